@@ -1,0 +1,28 @@
+/* Entry points of the unit-test groups; each returns cmocka's failure count. */
+#ifndef BS_TEST_UNIT_H
+#define BS_TEST_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka.h needs the four above first; the blank line keeps clang-format's
+ * include sorting (SortIncludes, IncludeBlocks: Preserve) from moving it. */
+#include <cmocka.h>
+
+int bs_test_clock(void);
+int bs_test_log(void);
+int bs_test_strings(void);
+int bs_test_config(void);
+int bs_test_secrets(void);
+int bs_test_codec(void);
+int bs_test_cli(void);
+
+/* A fresh empty directory under $TMPDIR for one test; removed (with what it
+ * holds, one level deep) by unit_tmpdir_remove(). Paths are static-free:
+ * the caller owns the returned string. */
+char *unit_tmpdir_new(void);
+void unit_tmpdir_remove(char *dir);
+
+#endif
