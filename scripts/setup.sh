@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       libuv1-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libpq-dev libcmocka-dev libssl-dev libjansson-dev
-      postgresql-15 postgresql-client-15 iproute2 procps)
+      postgresql-15 postgresql-client-15 iproute2 procps python3 git clang-format)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
