@@ -31,6 +31,10 @@ enum {
 	BS_E_FRAME_MALFORMED,	/* frame body is not a valid Envelope */
 	BS_E_FRAME_TRUNCATED,	/* stream ended inside a frame */
 	BS_E_USAGE,		/* bad command line */
+	BS_E_CORRUPT,		/* stored data failed a checksum or consistency check */
+	BS_E_NOT_LEADER,	/* the request needs the Raft leader; this node is not */
+	BS_E_PROTOCOL,		/* a peer sent something the protocol does not allow */
+	BS_E_AUTH,		/* authentication with the cluster secret failed */
 	BS_E_LAST		/* keep last */
 };
 

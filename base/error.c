@@ -22,6 +22,10 @@ static const char *const bs_codes[] = {
 	[BS_E_FRAME_MALFORMED - BS_E_BASE] = "Malformed frame",
 	[BS_E_FRAME_TRUNCATED - BS_E_BASE] = "Stream ended inside a frame",
 	[BS_E_USAGE - BS_E_BASE] = "Bad command line",
+	[BS_E_CORRUPT - BS_E_BASE] = "Stored data is corrupt",
+	[BS_E_NOT_LEADER - BS_E_BASE] = "Not the Raft leader",
+	[BS_E_PROTOCOL - BS_E_BASE] = "Protocol violation by the peer",
+	[BS_E_AUTH - BS_E_BASE] = "Authentication failed",
 };
 
 _Static_assert(sizeof bs_codes / sizeof bs_codes[0] == BS_E_LAST - BS_E_BASE,
