@@ -1,0 +1,541 @@
+/*
+ * The simulation engine: nodes, their I/O callbacks, the network, the
+ * workload and the invariant checks. Faults are in sim_fault.c.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+uint64_t sim_rand(struct sim *s, uint64_t bound)
+{
+	return bound == 0 ? 0 : bs_clock_random_below(s->rng, bound);
+}
+
+void sim_violation(struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!s->r->ok)
+		return; /* keep the first */
+	s->r->ok = false;
+	n = snprintf(s->r->why, sizeof s->r->why,
+		     "seed %llu, t=%llu ms: ", (unsigned long long)s->o.seed,
+		     (unsigned long long)s->now);
+	va_start(ap, fmt);
+	vsnprintf(s->r->why + n, sizeof s->r->why - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+void sim_trace(struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->o.trace == NULL)
+		return;
+	fprintf(s->o.trace, "%8llu ms  ", (unsigned long long)s->now);
+	va_start(ap, fmt);
+	vfprintf(s->o.trace, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->o.trace);
+}
+
+/* ---- the replicated state machine and its checks --------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t entry_hash(uint64_t term, unsigned type, const void *data, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv(h, &term, sizeof term);
+	h = fnv(h, &type, sizeof type);
+	return fnv(h, data, len);
+}
+
+static uint64_t chain_next(uint64_t chain, uint64_t hash)
+{
+	return fnv(chain ^ 0x9e3779b97f4a7c15ull, &hash, sizeof hash);
+}
+
+static void grow(uint64_t **arr, uint64_t *cap, uint64_t need)
+{
+	uint64_t n = *cap ? *cap : 1024;
+
+	if (need < *cap)
+		return;
+	while (n <= need)
+		n *= 2;
+	*arr = realloc(*arr, n * sizeof **arr);
+	if (*arr == NULL)
+		abort();
+	memset(*arr + *cap, 0, (n - *cap) * sizeof **arr);
+	*cap = n;
+}
+
+static void grow_index(struct sim *s, uint64_t index)
+{
+	uint64_t cap = s->cap_at;
+
+	grow(&s->hash_at, &cap, index);
+	cap = s->cap_at;
+	grow(&s->chain_at, &cap, index);
+	s->cap_at = cap;
+}
+
+/* The first node to apply an index fixes what every node must apply there. */
+static void check_same(struct sim *s, uint64_t **arr, const char *what, uint64_t index,
+		       uint64_t value, unsigned node)
+{
+	grow_index(s, index);
+	if ((*arr)[index] == 0)
+		(*arr)[index] = value;
+	else if ((*arr)[index] != value)
+		sim_violation(s, "node %u applied a different %s at index %llu", node, what,
+			      (unsigned long long)index);
+}
+
+static void ack_proposals(struct sim_node *n, uint64_t index, uint64_t term, uint64_t hash)
+{
+	unsigned i, kept = 0;
+
+	for (i = 0; i < n->nprops; i++) {
+		struct sim_proposal *p = &n->props[i];
+
+		if (p->index > index) {
+			n->props[kept++] = *p;
+			continue;
+		}
+		if (p->index == index && p->term == term) {
+			if (p->hash != hash)
+				sim_violation(n->sim, "node %u: acknowledged write at %llu changed",
+					      n->id, (unsigned long long)index);
+			n->sim->r->acked++;
+		}
+	}
+	n->nprops = kept;
+}
+
+static void io_apply(void *data, uint64_t index, const struct cns__entry *e)
+{
+	struct sim_node *n = data;
+	struct sim *s = n->sim;
+	uint64_t h = entry_hash(e->term, e->type, e->buf.base, e->buf.len);
+
+	if (index != n->sm_index + 1)
+		sim_violation(s, "node %u applied %llu after %llu", n->id,
+			      (unsigned long long)index, (unsigned long long)n->sm_index);
+	n->sm_index = index;
+	n->sm_chain = chain_next(n->sm_chain, h);
+	check_same(s, &s->hash_at, "entry", index, h, n->id);
+	check_same(s, &s->chain_at, "history", index, n->sm_chain, n->id);
+	if (index > s->r->max_commit)
+		s->r->max_commit = index;
+	ack_proposals(n, index, e->term, h);
+}
+
+static int io_snapshot(void *data, struct raft_buffer *ret)
+{
+	struct sim_node *n = data;
+	uint64_t *buf = malloc(2 * sizeof *buf);
+
+	if (buf == NULL)
+		return -1;
+	buf[0] = n->sm_index;
+	buf[1] = n->sm_chain;
+	ret->base = buf;
+	ret->len = 2 * sizeof *buf;
+	return 0;
+}
+
+static int io_restore(void *data, const struct raft_buffer *buf)
+{
+	struct sim_node *n = data;
+	const uint64_t *v = buf->base;
+
+	if (buf->len != 2 * sizeof *v)
+		return -1;
+	n->sm_index = v[0];
+	n->sm_chain = v[1];
+	n->nprops = 0;
+	if (n->sm_index > 0)
+		check_same(n->sim, &n->sim->chain_at, "snapshot", n->sm_index, n->sm_chain, n->id);
+	n->sim->r->snapshots_installed++;
+	return 0;
+}
+
+/* At most one leader per term (Raft's Election Safety). */
+static void io_state(void *data)
+{
+	struct sim_node *n = data;
+	struct sim *s = n->sim;
+	uint64_t term;
+
+	if (cns__drv_state(n->drv) == RAFT_UNAVAILABLE) {
+		sim_violation(s, "node %u failed: %s", n->id, cns__drv_errmsg(n->drv));
+		return;
+	}
+	if (cns__drv_state(n->drv) != RAFT_LEADER)
+		return;
+	term = cns__drv_term(n->drv);
+	grow(&s->leader_of, &s->cap_term, term);
+	if (s->leader_of[term] == 0) {
+		s->leader_of[term] = n->id;
+		s->r->leaders++;
+		sim_trace(s, "node %u leads term %llu", n->id, (unsigned long long)term);
+	} else if (s->leader_of[term] != n->id) {
+		sim_violation(s, "two leaders in term %llu: nodes %llu and %u",
+			      (unsigned long long)term, (unsigned long long)s->leader_of[term],
+			      n->id);
+	}
+}
+
+static void io_timer(void *data, uint64_t at_ms)
+{
+	((struct sim_node *)data)->timer_at = at_ms;
+}
+
+static void io_persist(void *data, struct cns__persist *p)
+{
+	struct sim_node *n = data;
+	struct sim *s = n->sim;
+	uint64_t start = n->disk_free_at > s->now ? n->disk_free_at : s->now;
+
+	if (n->wn == n->wcap) {
+		n->wcap = n->wcap ? 2 * n->wcap : 64;
+		n->writes = realloc(n->writes, n->wcap * sizeof *n->writes);
+		if (n->writes == NULL)
+			abort();
+	}
+	n->disk_free_at = start + 1 + sim_rand(s, 3);
+	n->writes[n->wn].p = p;
+	n->writes[n->wn].done_at = n->disk_free_at;
+	n->wn++;
+}
+
+/* ---- the network ---------------------------------------------------------- */
+
+static bool connected(struct sim *s, unsigned a, unsigned b)
+{
+	return s->nodes[a].up && s->nodes[b].up && s->nodes[a].group == s->nodes[b].group;
+}
+
+static void queue_msg(struct sim *s, unsigned from, unsigned to, const struct raft_message *m)
+{
+	struct sim_msg *msg = calloc(1, sizeof *msg);
+
+	if (msg == NULL || cns__msg_clone(m, &msg->h) != 0)
+		abort();
+	msg->from = from;
+	msg->to = to;
+	msg->at = s->now + 1 + sim_rand(s, s->o.max_delay_ms);
+	msg->seq = s->seq++;
+	msg->next = s->msgs;
+	s->msgs = msg;
+}
+
+static void io_send(void *data, const struct raft_message *m)
+{
+	struct sim_node *n = data;
+	struct sim *s = n->sim;
+	unsigned to = (unsigned)m->server_id;
+
+	if (to == 0 || to > s->o.nodes || !connected(s, n->id, to))
+		return;
+	if (!s->healed && sim_rand(s, 100) < s->o.drop_pct)
+		return;
+	queue_msg(s, n->id, to, m);
+	if (!s->healed && sim_rand(s, 100) < s->o.dup_pct)
+		queue_msg(s, n->id, to, m);
+}
+
+/* Rebuild the message in the form RAFT_RECEIVE takes (step API §6): all
+ * entry data in one raft_malloc batch; snapshot conf and data raft's. */
+static void receive_form(const struct raft_message *src, struct raft_message *m)
+{
+	const struct raft_append_entries *ae = &src->append_entries;
+	size_t total = 0, off = 0;
+	unsigned i;
+	char *batch;
+
+	*m = *src;
+	if (m->type == RAFT_INSTALL_SNAPSHOT) {
+		struct raft_buffer conf;
+
+		if (raft_configuration_encode(&src->install_snapshot.conf, &conf) != 0)
+			abort();
+		raft_configuration_init(&m->install_snapshot.conf);
+		if (raft_configuration_decode(&conf, &m->install_snapshot.conf) != 0)
+			abort();
+		raft_free(conf.base);
+		m->install_snapshot.data.base = raft_malloc(src->install_snapshot.data.len);
+		memcpy(m->install_snapshot.data.base, src->install_snapshot.data.base,
+		       src->install_snapshot.data.len);
+	}
+	if (m->type != RAFT_APPEND_ENTRIES || ae->n_entries == 0) {
+		if (m->type == RAFT_APPEND_ENTRIES)
+			m->append_entries.entries = NULL;
+		return;
+	}
+	for (i = 0; i < ae->n_entries; i++)
+		total += ae->entries[i].buf.len;
+	batch = raft_malloc(total > 0 ? total : 1);
+	m->append_entries.entries = calloc(ae->n_entries, sizeof *ae->entries);
+	if (batch == NULL || m->append_entries.entries == NULL)
+		abort();
+	for (i = 0; i < ae->n_entries; i++) {
+		struct raft_entry *e = &m->append_entries.entries[i];
+
+		*e = ae->entries[i];
+		e->buf.base = batch + off;
+		memcpy(e->buf.base, ae->entries[i].buf.base, e->buf.len);
+		e->batch = batch;
+		off += e->buf.len;
+	}
+}
+
+static void deliver(struct sim *s, struct sim_msg *msg)
+{
+	struct sim_node *to = &s->nodes[msg->to];
+	struct raft_message m;
+
+	if (connected(s, msg->from, msg->to)) {
+		receive_form(&msg->h->m, &m);
+		m.server_id = msg->from;
+		m.server_address = s->nodes[msg->from].address;
+		cns__drv_receive(to->drv, &m, s->now);
+		if (m.type == RAFT_APPEND_ENTRIES)
+			free(m.append_entries.entries);
+	}
+	cns__held_free(msg->h);
+	free(msg);
+}
+
+/* ---- nodes ----------------------------------------------------------------- */
+
+void sim_node_start(struct sim *s, struct sim_node *n)
+{
+	struct cns__drv_io io = {
+		.data = n,
+		.send = io_send,
+		.persist = io_persist,
+		.apply = io_apply,
+		.snapshot = io_snapshot,
+		.restore = io_restore,
+		.state = io_state,
+		.timer = io_timer,
+	};
+	struct cns__drv_config cfg = {
+		.id = n->id,
+		.address = n->address,
+		.election_timeout_ms = 1000,
+		.heartbeat_ms = 100,
+		.snapshot_threshold = s->o.snapshot_threshold,
+		.snapshot_trailing = s->o.snapshot_trailing,
+		.seed = (unsigned)(s->o.seed * 31 + n->id * 7919 + s->r->crashes),
+	};
+	char errmsg[256];
+
+	n->sm_index = 0;
+	n->sm_chain = 0;
+	n->nprops = 0;
+	n->up = true;
+	n->disk_free_at = s->now;
+	if (cns__drv_start(&cfg, &io, sim_disk_load(&n->disk), s->now, &n->drv, errmsg,
+			   sizeof errmsg) != 0) {
+		n->drv = NULL;
+		n->up = false;
+		sim_violation(s, "node %u did not start: %s", n->id, errmsg);
+	}
+}
+
+void sim_node_crash(struct sim *s, struct sim_node *n)
+{
+	unsigned i;
+
+	cns__drv_stop(n->drv);
+	n->drv = NULL;
+	for (i = n->whead; i < n->wn; i++)
+		cns__persist_free(n->writes[i].p); /* lost: never reached the disk */
+	n->whead = n->wn = 0;
+	n->up = false;
+	s->r->crashes++;
+}
+
+static void complete_write(struct sim *s, struct sim_node *n)
+{
+	struct cns__persist *p = n->writes[n->whead].p;
+
+	if (++n->whead == n->wn)
+		n->whead = n->wn = 0;
+	if (!sim_disk_apply(&n->disk, p))
+		sim_violation(s, "node %u wrote a non-contiguous log at %llu", n->id,
+			      (unsigned long long)p->first_index);
+	cns__drv_persisted(n->drv, p, s->now);
+}
+
+/* ---- workload --------------------------------------------------------------- */
+
+static void propose(struct sim *s)
+{
+	struct sim_proposal p;
+	char payload[32];
+	unsigned i;
+	int len;
+
+	for (i = 1; i <= s->o.nodes; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (!n->up || cns__drv_state(n->drv) != RAFT_LEADER)
+			continue;
+		len = snprintf(payload, sizeof payload, "w%llu",
+			       (unsigned long long)s->writes_made++);
+		if (cns__drv_submit(n->drv, RAFT_COMMAND, payload, (size_t)len, s->now, &p.index,
+				    &p.term) != 0)
+			continue;
+		p.hash = entry_hash(p.term, RAFT_COMMAND, payload, (size_t)len);
+		if (n->nprops == n->capprops) {
+			n->capprops = n->capprops ? 2 * n->capprops : 64;
+			n->props = realloc(n->props, n->capprops * sizeof *n->props);
+			if (n->props == NULL)
+				abort();
+		}
+		n->props[n->nprops++] = p;
+	}
+}
+
+/* Log Matching: entries at the same index with the same term are the same
+ * in every live node's log. */
+static void check_logs(struct sim *s)
+{
+	unsigned a, b;
+	uint64_t i, last;
+
+	for (a = 1; a <= s->o.nodes; a++) {
+		for (b = a + 1; b <= s->o.nodes; b++) {
+			if (!s->nodes[a].up || !s->nodes[b].up)
+				continue;
+			last = cns__drv_last_index(s->nodes[a].drv);
+			for (i = last > 64 ? last - 64 : 1; i <= last; i++) {
+				const struct cns__entry *x = cns__drv_entry(s->nodes[a].drv, i);
+				const struct cns__entry *y = cns__drv_entry(s->nodes[b].drv, i);
+
+				if (x == NULL || y == NULL || x->term != y->term)
+					continue;
+				if (x->buf.len != y->buf.len ||
+				    memcmp(x->buf.base, y->buf.base, x->buf.len) != 0)
+					sim_violation(
+						s, "log matching: nodes %u and %u differ at %llu",
+						a, b, (unsigned long long)i);
+			}
+		}
+	}
+}
+
+/* ---- the event loop ------------------------------------------------------------ */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t next_event(struct sim *s)
+{
+	uint64_t t = min_u64(min_u64(s->next_fault, s->next_write), s->next_check);
+	struct sim_msg *m;
+	unsigned i;
+
+	for (m = s->msgs; m != NULL; m = m->next)
+		t = min_u64(t, m->at);
+	for (i = 1; i <= s->o.nodes; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (!n->up) {
+			t = min_u64(t, n->restart_at);
+			continue;
+		}
+		t = min_u64(t, n->timer_at);
+		if (n->whead < n->wn)
+			t = min_u64(t, n->writes[n->whead].done_at);
+	}
+	return t;
+}
+
+/* The due message with the smallest sequence number, unlinked. */
+static struct sim_msg *take_due_msg(struct sim *s)
+{
+	struct sim_msg **pp, **best = NULL;
+
+	for (pp = &s->msgs; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->at <= s->now && (best == NULL || (*pp)->seq < (*best)->seq))
+			best = pp;
+	if (best == NULL)
+		return NULL;
+	{
+		struct sim_msg *m = *best;
+
+		*best = m->next;
+		return m;
+	}
+}
+
+static void run_nodes(struct sim *s)
+{
+	unsigned i;
+
+	for (i = 1; i <= s->o.nodes && s->r->ok; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (!n->up) {
+			if (n->restart_at <= s->now) {
+				sim_trace(s, "node %u restarts", n->id);
+				sim_node_start(s, n);
+			}
+			continue;
+		}
+		while (n->up && n->whead < n->wn && n->writes[n->whead].done_at <= s->now)
+			complete_write(s, n);
+		if (n->up && n->timer_at <= s->now)
+			cns__drv_tick(n->drv, s->now);
+	}
+}
+
+void sim_step(struct sim *s)
+{
+	struct sim_msg *m;
+	uint64_t t = next_event(s);
+
+	/* Bounded: time must move (a node that stops re-arming its timer would
+	 * spin here), and the schedule has an event budget. */
+	s->stalled = t == s->now ? s->stalled + 1 : 0;
+	if (s->stalled > 100000 || s->r->events > 20000000) {
+		sim_violation(s, "no progress: %llu events at t=%llu",
+			      (unsigned long long)s->stalled, (unsigned long long)t);
+		return;
+	}
+	s->now = t;
+	s->r->events++;
+	if (s->next_fault <= s->now)
+		sim_fault(s);
+	run_nodes(s);
+	while (s->r->ok && (m = take_due_msg(s)) != NULL)
+		deliver(s, m);
+	if (s->next_write <= s->now) {
+		propose(s);
+		s->next_write = s->now + 5 + sim_rand(s, 20);
+	}
+	if (s->next_check <= s->now) {
+		check_logs(s);
+		s->next_check = s->now + 50;
+	}
+}

@@ -1,0 +1,326 @@
+/*
+ * The Raft driver on its own, with a hand-driven environment: what it
+ * persists and sends, in which order, and what it refuses. The simulation
+ * (test/sim) covers whole clusters under faults.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base.h"
+#include "driver.h"
+#include "unit.h"
+
+/* A recording environment: persist requests queue until the test completes
+ * them; sent messages are deep-copied. */
+struct env {
+	struct cns__persist *writes[64];
+	unsigned nwrites;
+	struct cns__held *sent[64];
+	unsigned nsent;
+	uint64_t applied[64];
+	unsigned napplied;
+	uint64_t timer_at;
+	unsigned state_calls;
+};
+
+static void env_send(void *data, const struct raft_message *m)
+{
+	struct env *e = data;
+
+	assert_true(e->nsent < 64);
+	assert_int_equal(cns__msg_clone(m, &e->sent[e->nsent++]), 0);
+}
+
+static void env_persist(void *data, struct cns__persist *p)
+{
+	struct env *e = data;
+
+	assert_true(e->nwrites < 64);
+	e->writes[e->nwrites++] = p;
+}
+
+static void env_apply(void *data, uint64_t index, const struct cns__entry *entry)
+{
+	struct env *e = data;
+
+	(void)entry;
+	assert_true(e->napplied < 64);
+	e->applied[e->napplied++] = index;
+}
+
+static int env_snapshot(void *data, struct raft_buffer *ret)
+{
+	(void)data;
+	ret->base = malloc(1);
+	ret->len = 1;
+	return ret->base ? 0 : -1;
+}
+
+static int env_restore(void *data, const struct raft_buffer *buf)
+{
+	(void)data;
+	(void)buf;
+	return 0;
+}
+
+static void env_state(void *data)
+{
+	((struct env *)data)->state_calls++;
+}
+
+static void env_timer(void *data, uint64_t at)
+{
+	((struct env *)data)->timer_at = at;
+}
+
+static const struct cns__drv_io env_io = {
+	.send = env_send,
+	.persist = env_persist,
+	.apply = env_apply,
+	.snapshot = env_snapshot,
+	.restore = env_restore,
+	.state = env_state,
+	.timer = env_timer,
+};
+
+static void env_clear_sent(struct env *e)
+{
+	unsigned i;
+
+	for (i = 0; i < e->nsent; i++)
+		cns__held_free(e->sent[i]);
+	e->nsent = 0;
+}
+
+/* Complete the oldest write (the environment makes it durable). */
+static int env_complete(struct env *e, struct cns__drv *d, uint64_t now)
+{
+	struct cns__persist *p = e->writes[0];
+
+	assert_true(e->nwrites > 0);
+	memmove(e->writes, e->writes + 1, --e->nwrites * sizeof *e->writes);
+	return cns__drv_persisted(d, p, now);
+}
+
+static void env_free(struct env *e)
+{
+	unsigned i;
+
+	env_clear_sent(e);
+	for (i = 0; i < e->nwrites; i++)
+		cns__persist_free(e->writes[i]);
+	e->nwrites = 0;
+}
+
+/* Start node `id` of a cluster of `voters` nodes from its bootstrap entry. */
+static struct cns__drv *start_node(struct env *e, uint64_t id, unsigned voters)
+{
+	struct raft_configuration conf;
+	struct cns__persist *boot;
+	struct cns__loaded *l = calloc(1, sizeof *l);
+	struct cns__drv_io io = env_io;
+	struct cns__drv_config cfg = {.id = id,
+				      .address = "n1",
+				      .election_timeout_ms = 1000,
+				      .heartbeat_ms = 100,
+				      .seed = (unsigned)id};
+	struct cns__drv *d;
+	char errmsg[256];
+	char addr[8];
+	unsigned i;
+
+	assert_non_null(l);
+	raft_configuration_init(&conf);
+	for (i = 1; i <= voters; i++) {
+		snprintf(addr, sizeof addr, "n%u", i);
+		assert_int_equal(raft_configuration_add(&conf, i, addr, RAFT_VOTER), 0);
+	}
+	assert_int_equal(cns__drv_bootstrap_request(&conf, &boot), 0);
+	raft_configuration_close(&conf);
+	/* What a store returns after storing the bootstrap request. */
+	l->term = boot->term;
+	l->start_index = 1;
+	l->entries = boot->entries;
+	l->n_entries = boot->n_entries;
+	boot->entries = NULL;
+	boot->n_entries = 0;
+	cns__persist_free(boot);
+	io.data = e;
+	assert_int_equal(cns__drv_start(&cfg, &io, l, 0, &d, errmsg, sizeof errmsg), 0);
+	return d;
+}
+
+static void bootstrap_request_is_term1_config(void **state)
+{
+	struct raft_configuration conf, decoded;
+	struct cns__persist *p;
+
+	(void)state;
+	raft_configuration_init(&conf);
+	assert_int_equal(raft_configuration_add(&conf, 1, "a:1", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(&conf, 2, "b:2", RAFT_VOTER), 0);
+	assert_int_equal(cns__drv_bootstrap_request(&conf, &p), 0);
+	assert_true(p->has_term_vote);
+	assert_int_equal(p->term, 1);
+	assert_int_equal(p->vote, 0);
+	assert_int_equal(p->first_index, 1);
+	assert_int_equal(p->n_entries, 1);
+	assert_int_equal(p->entries[0].term, 1);
+	assert_int_equal(p->entries[0].type, RAFT_CHANGE);
+	raft_configuration_init(&decoded);
+	assert_int_equal(raft_configuration_decode(&p->entries[0].buf, &decoded), 0);
+	assert_int_equal(decoded.n, 2);
+	assert_int_equal(decoded.servers[1].id, 2);
+	assert_string_equal(decoded.servers[1].address, "b:2");
+	raft_configuration_close(&decoded);
+	raft_configuration_close(&conf);
+	cns__persist_free(p);
+}
+
+/* A one-voter cluster leads at once; its own barrier must be durable and
+ * applied before it calls itself ready; a submitted command is applied
+ * only after it is durable. */
+static void single_node_commits_after_persist(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 1);
+	uint64_t index, term;
+
+	(void)state;
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	assert_false(cns__drv_leader_ready(d));
+	assert_int_equal(e.nwrites, 1); /* its barrier */
+	assert_int_equal(env_complete(&e, d, 1), 0);
+	assert_true(cns__drv_leader_ready(d));
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, 2, &index, &term), 0);
+	assert_int_equal(index, cns__drv_last_index(d));
+	assert_int_equal(term, cns__drv_term(d));
+	assert_int_equal(e.applied[e.napplied - 1], index - 1); /* not yet */
+	assert_int_equal(env_complete(&e, d, 3), 0);
+	assert_int_equal(e.applied[e.napplied - 1], index);
+	assert_int_equal(cns__drv_term_at(d, index), term);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+static void follower_refuses_submit(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 3);
+	uint64_t index = 0, term = 0;
+
+	(void)state;
+	assert_int_equal(cns__drv_state(d), RAFT_FOLLOWER);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, 1, &index, &term),
+			 BS_E_NOT_LEADER);
+	assert_int_equal(index, 0);
+	assert_int_equal(cns__drv_transfer(d, 2, 1), BS_E_NOT_LEADER);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+static struct raft_message vote_result(uint64_t from, uint64_t term, bool pre_vote)
+{
+	struct raft_message m;
+
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_REQUEST_VOTE_RESULT;
+	m.server_id = from;
+	m.server_address = from == 2 ? "n2" : "n3";
+	m.request_vote_result.version = 2;
+	m.request_vote_result.term = term;
+	m.request_vote_result.vote_granted = true;
+	m.request_vote_result.pre_vote = pre_vote;
+	return m;
+}
+
+static unsigned count_vote_requests(struct env *e, bool pre_vote)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < e->nsent; i++)
+		if (e->sent[i]->m.type == RAFT_REQUEST_VOTE &&
+		    e->sent[i]->m.request_vote.pre_vote == pre_vote)
+			n++;
+	return n;
+}
+
+/* A candidate's RequestVote must not leave before its new term and its
+ * vote for itself are durable: forgotten after a crash, they could let it
+ * vote twice in one term. Pre-votes change nothing and go at once. */
+static void votes_wait_for_term_durability(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 3);
+	struct raft_message m;
+	uint64_t now = e.timer_at;
+
+	(void)state;
+	while (count_vote_requests(&e, true) == 0 && now < 10000) {
+		assert_int_equal(cns__drv_tick(d, now), 0);
+		now = e.timer_at > now ? e.timer_at : now + 1;
+	}
+	assert_int_equal(count_vote_requests(&e, true), 2);
+	assert_int_equal(cns__drv_term(d), 1); /* pre-vote keeps the term */
+	env_clear_sent(&e);
+
+	m = vote_result(2, 1, true);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(cns__drv_term(d), 2);
+	assert_int_equal(e.nwrites, 1);
+	assert_true(e.writes[0]->has_term_vote);
+	assert_int_equal(e.writes[0]->term, 2);
+	assert_int_equal(e.writes[0]->vote, 1);
+	assert_int_equal(count_vote_requests(&e, false), 0); /* held */
+
+	assert_int_equal(env_complete(&e, d, now + 1), 0);
+	assert_int_equal(count_vote_requests(&e, false), 2); /* released */
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+static void out_of_order_completion_fails(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 1);
+	struct cns__persist *stray = calloc(1, sizeof *stray);
+
+	(void)state;
+	assert_non_null(stray);
+	assert_int_equal(cns__drv_persisted(d, stray, 1), -EINVAL); /* not the oldest */
+	assert_int_equal(cns__drv_state(d), RAFT_UNAVAILABLE);
+	assert_non_null(strstr(cns__drv_errmsg(d), "out of order"));
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+static void full_disk_refuses_entries(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 1);
+	uint64_t index, term;
+
+	(void)state;
+	assert_int_equal(env_complete(&e, d, 1), 0);
+	cns__drv_set_disk_ok(d, false);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, 2, &index, &term), -ENOSPC);
+	cns__drv_set_disk_ok(d, true);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, 2, &index, &term), 0);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+int bs_test_driver(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bootstrap_request_is_term1_config),
+		cmocka_unit_test(single_node_commits_after_persist),
+		cmocka_unit_test(follower_refuses_submit),
+		cmocka_unit_test(votes_wait_for_term_durability),
+		cmocka_unit_test(out_of_order_completion_fails),
+		cmocka_unit_test(full_disk_refuses_entries),
+	};
+
+	return cmocka_run_group_tests_name("driver", tests, NULL, NULL);
+}
