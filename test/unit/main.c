@@ -14,7 +14,9 @@ static const struct {
 } groups[] = {
 	{"clock", bs_test_clock},   {"log", bs_test_log},	  {"strings", bs_test_strings},
 	{"config", bs_test_config}, {"secrets", bs_test_secrets}, {"codec", bs_test_codec},
-	{"cli", bs_test_cli},
+	{"cli", bs_test_cli},	    {"store", bs_test_store},	  {"writer", bs_test_writer},
+	{"fsm", bs_test_fsm},	    {"wire", bs_test_wire},	  {"transport", bs_test_transport},
+	{"driver", bs_test_driver},
 };
 
 int main(int argc, char **argv)

@@ -18,6 +18,12 @@ int bs_test_config(void);
 int bs_test_secrets(void);
 int bs_test_codec(void);
 int bs_test_cli(void);
+int bs_test_store(void);
+int bs_test_writer(void);
+int bs_test_fsm(void);
+int bs_test_wire(void);
+int bs_test_transport(void);
+int bs_test_driver(void);
 
 /* A fresh empty directory under $TMPDIR for one test; removed (with what it
  * holds, one level deep) by unit_tmpdir_remove(). Paths are static-free:
