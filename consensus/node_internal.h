@@ -1,0 +1,94 @@
+/* Internals of the node runtime (node*.c): the pieces of consensus/ wired
+ * onto one uv loop. */
+#ifndef BS_CONSENSUS_NODE_INTERNAL_H
+#define BS_CONSENSUS_NODE_INTERNAL_H
+
+#include "consensus.h"
+#include "driver.h"
+#include "fsm.h"
+#include "store.h"
+#include "transport.h"
+
+enum { NODE_REQ_PROPOSE = 1, NODE_REQ_READ, NODE_REQ_KEEPALIVE, NODE_REQ_MEMBER };
+
+struct node_watch;
+
+/* A lease's clock on the leader: it may expire at deadline_ms. */
+struct node_lease {
+	uint64_t id;
+	uint64_t deadline_ms;
+	bool expiring; /* LeaseExpire submitted */
+};
+
+/* A membership change in progress (one at a time). */
+struct node_change {
+	struct cns_req *req;
+	struct cns_member member;
+	int phase; /* NODE_CHANGE_* */
+	bool removing;
+	uint64_t index; /* of the submitted configuration entry */
+	uint64_t deadline_ms;
+};
+
+enum { NODE_CHANGE_ADDED = 1, NODE_CHANGE_CATCHING_UP, NODE_CHANGE_PROMOTED };
+
+struct cns_node {
+	uv_loop_t *loop;
+	struct cns_config cfg;
+	char *address, *data_dir, *listen_host;
+	struct bs_secrets secrets;
+	struct cns__store *store;
+	struct cns__writer writer;
+	struct cns__tr tr;
+	struct cns__drv *drv;
+	struct cns__fsm *fsm;
+	uv_timer_t raft_timer; /* the driver's timeout */
+	uv_timer_t tick;       /* lease clocks, request deadlines, membership */
+	bool closing;
+	bool tr_open, writer_open, timers_open;
+	unsigned open; /* handles and sub-objects still to close */
+	void (*close_cb)(void *data);
+	void *close_data;
+	char errmsg[256];
+
+	struct cns_req *done_head, *done_tail; /* completed, callbacks not yet run */
+	struct cns_req *proposals;	       /* waiting for their index to be applied */
+	struct cns_req *reads_next;	       /* waiting for a barrier not yet submitted */
+	struct cns_req *reads_wait;	       /* waiting for barrier_index */
+	uint64_t barrier_index, barrier_term;
+	bool barrier_pending;
+
+	struct node_lease *leases; /* leader only, while ready */
+	unsigned n_leases, cap_leases;
+	bool leases_armed; /* the table was rebuilt for this term */
+	uint64_t leases_term;
+
+	struct node_change change;
+	struct node_watch *watches;
+	uint64_t applied_conf_index;
+	enum cns_role last_role;
+	uint64_t last_term, last_leader;
+};
+
+/* node_req.c. Completions are queued (node__complete) and their callbacks
+ * run from node__dispatch(), called after every driver event, outside
+ * raft_step(): a callback may submit again. */
+void node__requests_applied(struct cns_node *n, uint64_t index, const struct cns__entry *e,
+			    Backstay__KvResult **result);
+void node__dispatch(struct cns_node *n);
+void node__requests_fail_all(struct cns_node *n, int status);
+void node__requests_tick(struct cns_node *n, uint64_t now);
+void node__leases_tick(struct cns_node *n, uint64_t now);
+void node__leases_state(struct cns_node *n, uint64_t now);
+void node__lease_granted(struct cns_node *n, uint64_t id, int64_t ttl_ms, uint64_t now);
+void node__change_tick(struct cns_node *n, uint64_t now);
+void node__watches_free(struct cns_node *n);
+/* Queue req's completion; result (may be NULL) is taken. */
+void node__complete(struct cns_req *req, int status, Backstay__KvResult *result);
+
+/* node.c */
+uint64_t node__now(struct cns_node *n);
+void node__update_peers(struct cns_node *n, const struct raft_configuration *conf);
+bool node__is_ready(struct cns_node *n);
+
+#endif

@@ -1,0 +1,462 @@
+/*
+ * The node runtime in-process: real LMDB files, real TCP on 127.0.0.1, one
+ * uv loop for every node. Timing decisions (lease expiry) run on a virtual
+ * clock; elections use the real one. Every wait is bounded.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "consensus.h"
+#include "unit.h"
+
+#define MAX_NODES 4
+
+struct cluster {
+	uv_loop_t loop;
+	char *dir;
+	struct bs_secrets secrets;
+	struct bs_clock *clock;
+	struct cns_member members[MAX_NODES];
+	struct cns_node *nodes[MAX_NODES];
+	unsigned n;
+};
+
+/* A free loopback port: bound by the kernel, released for the node. */
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port;
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void node_dir(struct cluster *c, unsigned i, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/node%u", c->dir, i + 1);
+}
+
+static void start_node(struct cluster *c, unsigned i)
+{
+	char dir[512], errmsg[256];
+	int port = atoi(strrchr(c->members[i].address, ':') + 1);
+	struct cns_config cfg = {
+		.id = c->members[i].id,
+		.address = c->members[i].address,
+		.listen_host = "127.0.0.1",
+		.listen_port = port,
+		.secrets = &c->secrets,
+		.clock = c->clock,
+		.election_timeout_ms = 300,
+		.heartbeat_ms = 50,
+		.snapshot_threshold = 64,
+		.snapshot_trailing = 16,
+	};
+
+	node_dir(c, i, dir, sizeof dir);
+	cfg.data_dir = dir;
+	assert_int_equal(cns_node_start(&c->loop, &cfg, &c->nodes[i], errmsg, sizeof errmsg), 0);
+}
+
+/* n members, the first `voters` bootstrapped as the initial cluster. */
+static void cluster_init(struct cluster *c, unsigned n, unsigned voters, struct bs_clock *clock)
+{
+	char dir[512], errmsg[256];
+	unsigned i;
+
+	memset(c, 0, sizeof *c);
+	assert_int_equal(uv_loop_init(&c->loop), 0);
+	c->dir = unit_tmpdir_new();
+	c->clock = clock;
+	c->n = n;
+	assert_int_equal(bs_secrets_generate(bs_clock_real(), &c->secrets), 0);
+	for (i = 0; i < n; i++) {
+		c->members[i].id = i + 1;
+		c->members[i].voter = true;
+		snprintf(c->members[i].address, sizeof c->members[i].address, "127.0.0.1:%d",
+			 free_port());
+	}
+	for (i = 0; i < voters; i++) {
+		node_dir(c, i, dir, sizeof dir);
+		assert_int_equal(cns_bootstrap(dir, c->members, voters, errmsg, sizeof errmsg), 0);
+	}
+	for (i = 0; i < n; i++)
+		start_node(c, i);
+}
+
+static void count_closed(void *data)
+{
+	(*(unsigned *)data)++;
+}
+
+static void close_node(struct cluster *c, unsigned i)
+{
+	unsigned closed = 0, spins = 0;
+
+	cns_node_close(c->nodes[i], count_closed, &closed);
+	while (closed == 0 && spins++ < 100000)
+		uv_run(&c->loop, UV_RUN_ONCE);
+	assert_int_equal(closed, 1);
+	c->nodes[i] = NULL;
+}
+
+static void cluster_free(struct cluster *c)
+{
+	char dir[512];
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->nodes[i] != NULL)
+			close_node(c, i);
+		node_dir(c, i, dir, sizeof dir);
+		unit_tmpdir_remove(strdup(dir)); /* data.mdb, lock.mdb */
+	}
+	assert_int_equal(uv_loop_close(&c->loop), 0);
+	unit_tmpdir_remove(c->dir);
+}
+
+/* Run the loop until pred holds, for at most 20 s of real time whatever the
+ * test's clock is. */
+static bool run_until(struct cluster *c, bool (*pred)(struct cluster *c, void *arg), void *arg)
+{
+	uint64_t start = uv_now(&c->loop);
+
+	while (!pred(c, arg)) {
+		uv_update_time(&c->loop);
+		if (uv_now(&c->loop) - start > 20000)
+			return false;
+		uv_run(&c->loop, UV_RUN_ONCE); /* returns at least every node tick (50 ms) */
+	}
+	return true;
+}
+
+static int leader_of(struct cluster *c)
+{
+	struct cns_status st;
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->nodes[i] == NULL)
+			continue;
+		cns_node_status(c->nodes[i], &st);
+		if (st.role == CNS_LEADER && st.ready)
+			return (int)i;
+	}
+	return -1;
+}
+
+static bool has_leader(struct cluster *c, void *arg)
+{
+	(void)arg;
+	return leader_of(c) >= 0;
+}
+
+struct call {
+	struct cns_req req;
+	bool done;
+	int status;
+	int64_t code;
+	uint64_t lease, revision;
+	char value[64];
+};
+
+static void call_cb(struct cns_req *req, int status, const Backstay__KvResult *r)
+{
+	struct call *call = req->data;
+
+	call->done = true;
+	call->status = status;
+	if (r != NULL) {
+		call->code = r->code;
+		call->lease = r->lease_id;
+		call->revision = r->revision;
+		if (r->n_kvs > 0)
+			snprintf(call->value, sizeof call->value, "%.*s", (int)r->kvs[0]->value.len,
+				 (const char *)r->kvs[0]->value.data);
+		else if (r->kv != NULL)
+			snprintf(call->value, sizeof call->value, "%.*s", (int)r->kv->value.len,
+				 (const char *)r->kv->value.data);
+	}
+}
+
+static bool call_done(struct cluster *c, void *arg)
+{
+	(void)c;
+	return ((struct call *)arg)->done;
+}
+
+static void put(struct cluster *c, unsigned node, const char *key, const char *value,
+		uint64_t lease, struct call *call)
+{
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__KvPut p = BACKSTAY__KV_PUT__INIT;
+
+	memset(call, 0, sizeof *call);
+	call->req.data = call;
+	p.key.data = (uint8_t *)key;
+	p.key.len = strlen(key);
+	p.value.data = (uint8_t *)value;
+	p.value.len = strlen(value);
+	p.lease = lease;
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
+	cmd.put = &p;
+	assert_int_equal(cns_propose(c->nodes[node], &call->req, &cmd, 0, call_cb), 0);
+	assert_true(run_until(c, call_done, call));
+}
+
+static void read_key(struct cluster *c, unsigned node, const char *key, struct call *call)
+{
+	memset(call, 0, sizeof *call);
+	call->req.data = call;
+	assert_int_equal(cns_read(c->nodes[node], &call->req, key, strlen(key), 0, call_cb), 0);
+	assert_true(run_until(c, call_done, call));
+}
+
+static void single_node_put_read(void **state)
+{
+	struct cluster c;
+	struct call call;
+	Backstay__KvResult *local;
+
+	(void)state;
+	cluster_init(&c, 1, 1, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	put(&c, 0, "a/1", "one", 0, &call);
+	assert_int_equal(call.status, 0);
+	assert_int_equal(call.code, 0);
+	read_key(&c, 0, "a/1", &call);
+	assert_int_equal(call.status, 0);
+	assert_string_equal(call.value, "one");
+	assert_int_equal(cns_read_local(c.nodes[0], "a/", 2, 0, &local), 0);
+	assert_int_equal(local->n_kvs, 1);
+	backstay__kv_result__free_unpacked(local, NULL);
+	cluster_free(&c);
+}
+
+/* Restarting a node finds every acknowledged write in its store. */
+static void restart_keeps_writes(void **state)
+{
+	struct cluster c;
+	struct call call;
+	char key[16];
+	unsigned i;
+
+	(void)state;
+	cluster_init(&c, 1, 1, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	for (i = 0; i < 100; i++) { /* past the snapshot threshold */
+		snprintf(key, sizeof key, "k%03u", i);
+		put(&c, 0, key, key, 0, &call);
+		assert_int_equal(call.status, 0);
+	}
+	close_node(&c, 0);
+	start_node(&c, 0);
+	assert_true(run_until(&c, has_leader, NULL));
+	read_key(&c, 0, "k099", &call);
+	assert_string_equal(call.value, "k099");
+	read_key(&c, 0, "k000", &call);
+	assert_string_equal(call.value, "k000");
+	cluster_free(&c);
+}
+
+static void lease_grant(struct cluster *c, unsigned node, int64_t ttl, struct call *call)
+{
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__LeaseGrant g = BACKSTAY__LEASE_GRANT__INIT;
+
+	memset(call, 0, sizeof *call);
+	call->req.data = call;
+	g.ttl_ms = ttl;
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_LEASE_GRANT;
+	cmd.lease_grant = &g;
+	assert_int_equal(cns_propose(c->nodes[node], &call->req, &cmd, 0, call_cb), 0);
+	assert_true(run_until(c, call_done, call));
+}
+
+static bool key_gone(struct cluster *c, void *arg)
+{
+	Backstay__KvResult *r;
+	bool gone;
+
+	assert_int_equal(cns_read_local(c->nodes[0], arg, strlen(arg), 0, &r), 0);
+	gone = r->n_kvs == 0;
+	backstay__kv_result__free_unpacked(r, NULL);
+	return gone;
+}
+
+/* Lease clocks run on the node's (virtual) clock: a kept-alive lease lives,
+ * one left alone past its TTL is expired by the leader with its keys. */
+static void lease_expires_on_leader_clock(void **state)
+{
+	struct bs_clock *clock;
+	struct cluster c;
+	struct call call;
+	uint64_t lease, left;
+
+	(void)state;
+	assert_int_equal(bs_clock_virtual_new(1000000, 7, &clock), 0);
+	cluster_init(&c, 1, 1, clock);
+	assert_true(run_until(&c, has_leader, NULL));
+	lease_grant(&c, 0, 5000, &call);
+	assert_int_equal(call.status, 0);
+	lease = call.lease;
+	assert_true(lease > 0);
+	put(&c, 0, "leader", "node1", lease, &call);
+	assert_int_equal(call.code, 0);
+
+	bs_clock_advance(clock, 4000);
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_lease_keepalive(c.nodes[0], &call.req, lease, call_cb), 0);
+	assert_true(run_until(&c, call_done, &call));
+	assert_int_equal(call.status, 0);
+	assert_int_equal(cns_lease_time_left(c.nodes[0], lease, &left), 0);
+	assert_int_equal(left, 5000); /* renewed at the virtual time it arrived */
+
+	bs_clock_advance(clock, 4999);
+	assert_false(key_gone(&c, "leader"));
+	bs_clock_advance(clock, 2);
+	assert_true(run_until(&c, key_gone, "leader"));
+	assert_int_equal(cns_lease_time_left(c.nodes[0], lease, &left), -ENOENT);
+	cluster_free(&c);
+	bs_clock_free(clock);
+}
+
+static void follower_refuses_and_names_leader(struct cluster *c, int leader)
+{
+	struct cns_status st;
+	struct call call;
+	unsigned f = (unsigned)(leader + 1) % c->n;
+
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_read(c->nodes[f], &call.req, "x", 1, 0, call_cb), BS_E_NOT_LEADER);
+	assert_false(call.done);
+	cns_node_status(c->nodes[f], &st);
+	assert_int_equal(st.leader_id, (uint64_t)leader + 1);
+	assert_string_equal(st.leader_address, c->members[leader].address);
+}
+
+static bool all_see(struct cluster *c, void *arg)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
+		Backstay__KvResult *r;
+		bool seen;
+
+		if (c->nodes[i] == NULL)
+			continue;
+		assert_int_equal(cns_read_local(c->nodes[i], arg, strlen(arg), 0, &r), 0);
+		seen = r->n_kvs == 1;
+		backstay__kv_result__free_unpacked(r, NULL);
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
+/* Three nodes: writes replicate; the leader goes away and the other two
+ * elect a new one that still has every acknowledged write. */
+static void three_nodes_failover(void **state)
+{
+	struct cluster c;
+	struct call call;
+	int leader;
+
+	(void)state;
+	cluster_init(&c, 3, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	follower_refuses_and_names_leader(&c, leader);
+	put(&c, (unsigned)leader, "before", "failover", 0, &call);
+	assert_int_equal(call.status, 0);
+	assert_true(run_until(&c, all_see, "before"));
+
+	close_node(&c, (unsigned)leader);
+	assert_true(run_until(&c, has_leader, NULL));
+	assert_true(leader_of(&c) != leader);
+	read_key(&c, (unsigned)leader_of(&c), "before", &call);
+	assert_int_equal(call.status, 0);
+	assert_string_equal(call.value, "failover");
+	put(&c, (unsigned)leader_of(&c), "after", "failover", 0, &call);
+	assert_int_equal(call.status, 0);
+	cluster_free(&c);
+}
+
+static bool four_voters(struct cluster *c, void *arg)
+{
+	struct cns_status st;
+	unsigned i, voters = 0;
+
+	(void)arg;
+	cns_node_status(c->nodes[3], &st);
+	for (i = 0; i < st.n_members; i++)
+		voters += st.members[i].voter;
+	return voters == 4;
+}
+
+/* A fresh node joins as a standby, catches up and becomes a voter. */
+static void member_joins(void **state)
+{
+	struct cluster c;
+	struct call call, w;
+	int leader;
+
+	(void)state;
+	cluster_init(&c, 4, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	put(&c, (unsigned)leader, "k", "v", 0, &w);
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_add_member(c.nodes[leader], &call.req, &c.members[3], call_cb), 0);
+	assert_true(run_until(&c, call_done, &call));
+	assert_int_equal(call.status, 0);
+	assert_true(run_until(&c, four_voters, NULL));
+	assert_true(run_until(&c, all_see, "k"));
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_add_member(c.nodes[leader], &call.req, &c.members[3], call_cb),
+			 -EEXIST);
+	cluster_free(&c);
+}
+
+static int quiet(void **state)
+{
+	(void)state;
+	bs_log_set_level(BS_LOG_WARN); /* elections and connections are routine here */
+	return 0;
+}
+
+static int loud(void **state)
+{
+	(void)state;
+	bs_log_set_level(BS_LOG_INFO);
+	return 0;
+}
+
+int bs_test_node(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(single_node_put_read),
+		cmocka_unit_test(restart_keeps_writes),
+		cmocka_unit_test(lease_expires_on_leader_clock),
+		cmocka_unit_test(three_nodes_failover),
+		cmocka_unit_test(member_joins),
+	};
+
+	return cmocka_run_group_tests_name("node", tests, quiet, loud);
+}
