@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sim_internal.h"
+#include "wire.h"
 
 uint64_t sim_rand(struct sim *s, uint64_t bound)
 {
@@ -233,9 +234,16 @@ static bool connected(struct sim *s, unsigned a, unsigned b)
 static void queue_msg(struct sim *s, unsigned from, unsigned to, const struct raft_message *m)
 {
 	struct sim_msg *msg = calloc(1, sizeof *msg);
+	struct cns__wire_msg w;
 
-	if (msg == NULL || cns__msg_clone(m, &msg->h) != 0)
+	if (msg == NULL || cns__wire_encode(m, from, s->nodes[from].address, &w) != 0)
 		abort();
+	msg->len = backstay__envelope__get_packed_size(&w.env);
+	msg->bytes = malloc(msg->len ? msg->len : 1);
+	if (msg->bytes == NULL)
+		abort();
+	backstay__envelope__pack(&w.env, msg->bytes);
+	cns__wire_msg_release(&w);
 	msg->from = from;
 	msg->to = to;
 	msg->at = s->now + 1 + sim_rand(s, s->o.max_delay_ms);
@@ -259,66 +267,32 @@ static void io_send(void *data, const struct raft_message *m)
 		queue_msg(s, n->id, to, m);
 }
 
-/* Rebuild the message in the form RAFT_RECEIVE takes (step API §6): all
- * entry data in one raft_malloc batch; snapshot conf and data raft's. */
-static void receive_form(const struct raft_message *src, struct raft_message *m)
+static void msg_free(struct sim_msg *msg)
 {
-	const struct raft_append_entries *ae = &src->append_entries;
-	size_t total = 0, off = 0;
-	unsigned i;
-	char *batch;
-
-	*m = *src;
-	if (m->type == RAFT_INSTALL_SNAPSHOT) {
-		struct raft_buffer conf;
-
-		if (raft_configuration_encode(&src->install_snapshot.conf, &conf) != 0)
-			abort();
-		raft_configuration_init(&m->install_snapshot.conf);
-		if (raft_configuration_decode(&conf, &m->install_snapshot.conf) != 0)
-			abort();
-		raft_free(conf.base);
-		m->install_snapshot.data.base = raft_malloc(src->install_snapshot.data.len);
-		memcpy(m->install_snapshot.data.base, src->install_snapshot.data.base,
-		       src->install_snapshot.data.len);
-	}
-	if (m->type != RAFT_APPEND_ENTRIES || ae->n_entries == 0) {
-		if (m->type == RAFT_APPEND_ENTRIES)
-			m->append_entries.entries = NULL;
-		return;
-	}
-	for (i = 0; i < ae->n_entries; i++)
-		total += ae->entries[i].buf.len;
-	batch = raft_malloc(total > 0 ? total : 1);
-	m->append_entries.entries = calloc(ae->n_entries, sizeof *ae->entries);
-	if (batch == NULL || m->append_entries.entries == NULL)
-		abort();
-	for (i = 0; i < ae->n_entries; i++) {
-		struct raft_entry *e = &m->append_entries.entries[i];
-
-		*e = ae->entries[i];
-		e->buf.base = batch + off;
-		memcpy(e->buf.base, ae->entries[i].buf.base, e->buf.len);
-		e->batch = batch;
-		off += e->buf.len;
-	}
+	free(msg->bytes);
+	free(msg);
 }
 
+/* Unpack and decode as a node's transport would, then step it. */
 static void deliver(struct sim *s, struct sim_msg *msg)
 {
 	struct sim_node *to = &s->nodes[msg->to];
+	Backstay__Envelope *env;
 	struct raft_message m;
+	int rv;
 
 	if (connected(s, msg->from, msg->to)) {
-		receive_form(&msg->h->m, &m);
-		m.server_id = msg->from;
-		m.server_address = s->nodes[msg->from].address;
-		cns__drv_receive(to->drv, &m, s->now);
-		if (m.type == RAFT_APPEND_ENTRIES)
-			free(m.append_entries.entries);
+		env = backstay__envelope__unpack(NULL, msg->len, msg->bytes);
+		if (env == NULL || env->raft == NULL || cns__wire_decode(env->raft, &m) != 0) {
+			sim_violation(s, "a message from node %u did not decode", msg->from);
+		} else {
+			rv = cns__drv_receive(to->drv, &m, s->now);
+			cns__wire_release(&m, rv);
+		}
+		if (env != NULL)
+			backstay__envelope__free_unpacked(env, NULL);
 	}
-	cns__held_free(msg->h);
-	free(msg);
+	msg_free(msg);
 }
 
 /* ---- nodes ----------------------------------------------------------------- */

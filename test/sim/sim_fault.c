@@ -220,7 +220,7 @@ static void teardown(struct sim *s)
 	}
 	while ((m = s->msgs) != NULL) {
 		s->msgs = m->next;
-		cns__held_free(m->h);
+		free(m->bytes);
 		free(m);
 	}
 	free(s->hash_at);

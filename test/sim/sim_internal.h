@@ -50,10 +50,13 @@ struct sim_node {
 	unsigned nprops, capprops;
 };
 
+/* A message in flight, as the bytes of a packed Envelope: the simulation
+ * sends every message through the real wire codec. */
 struct sim_msg {
 	uint64_t at, seq;
 	unsigned from, to;
-	struct cns__held *h;
+	uint8_t *bytes;
+	size_t len;
 	struct sim_msg *next;
 };
 
