@@ -33,7 +33,10 @@ static void io_send(void *data, const struct raft_message *m)
 
 	if (n->closing || cns__wire_encode(m, n->cfg.id, n->address, &w) != 0)
 		return;
-	cns__tr_send(&n->tr, m->server_id, &w.env); /* best effort: Raft resends */
+	if (node__snapshot_needs_chunks(m))
+		node__send_chunked(n, m->server_id, &w);
+	else
+		cns__tr_send(&n->tr, m->server_id, &w.env); /* best effort: Raft resends */
 	cns__wire_msg_release(&w);
 }
 
@@ -187,14 +190,31 @@ static void writer_failed(struct cns__writer *w, int status, const char *errmsg)
 		bs_info("consensus", "disk writes succeed again; accepting entries");
 }
 
+static bool is_chunk(const Backstay__RaftMessage *pb)
+{
+	return pb->msg_case == BACKSTAY__RAFT_MESSAGE__MSG_INSTALL_SNAPSHOT &&
+	       (pb->install_snapshot->offset != 0 || !pb->install_snapshot->last);
+}
+
 static void on_raft(void *data, uint64_t from_id, const Backstay__RaftMessage *pb)
 {
 	struct cns_node *n = data;
+	Backstay__RaftMessage whole;
+	Backstay__InstallSnapshot whole_is;
 	struct raft_message m;
 	int rv;
 
-	(void)from_id;
-	if (n->closing || cns__wire_decode(pb, &m) != 0)
+	if (n->closing)
+		return;
+	if (is_chunk(pb)) {
+		if (!node__snapshot_chunk(n, from_id, pb, &whole, &whole_is))
+			return;
+		pb = &whole;
+	}
+	rv = cns__wire_decode(pb, &m); /* copies the snapshot data */
+	if (pb == &whole)
+		node__snapshot_rx_reset(n);
+	if (rv != 0)
 		return; /* refused by the codec: logged and counted there */
 	rv = cns__drv_receive(n->drv, &m, node__now(n));
 	cns__wire_release(&m, rv);
@@ -307,6 +327,7 @@ static void node_free(struct cns_node *n)
 {
 	cns__drv_stop(n->drv);
 	node__watches_free(n);
+	node__snapshot_rx_reset(n);
 	cns__fsm_free(n->fsm);
 	cns__store_close(n->store);
 	bs_secrets_wipe(&n->secrets);

@@ -8,6 +8,7 @@
 #include "fsm.h"
 #include "store.h"
 #include "transport.h"
+#include "wire.h"
 
 enum { NODE_REQ_PROPOSE = 1, NODE_REQ_READ, NODE_REQ_KEEPALIVE, NODE_REQ_MEMBER };
 
@@ -65,6 +66,11 @@ struct cns_node {
 
 	struct node_change change;
 	struct node_watch *watches;
+	struct {
+		uint64_t from, term, last_index;
+		uint8_t *buf;
+		size_t len, cap;
+	} rx; /* a snapshot arriving in chunks (node_snap.c) */
 	uint64_t applied_conf_index;
 	enum cns_role last_role;
 	uint64_t last_term, last_leader;
@@ -85,6 +91,13 @@ void node__change_tick(struct cns_node *n, uint64_t now);
 void node__watches_free(struct cns_node *n);
 /* Queue req's completion; result (may be NULL) is taken. */
 void node__complete(struct cns_req *req, int status, Backstay__KvResult *result);
+
+/* node_snap.c */
+bool node__snapshot_needs_chunks(const struct raft_message *m);
+void node__send_chunked(struct cns_node *n, uint64_t to, struct cns__wire_msg *w);
+bool node__snapshot_chunk(struct cns_node *n, uint64_t from, const Backstay__RaftMessage *pb,
+			  Backstay__RaftMessage *msg_store, Backstay__InstallSnapshot *is_store);
+void node__snapshot_rx_reset(struct cns_node *n);
 
 /* node.c */
 uint64_t node__now(struct cns_node *n);

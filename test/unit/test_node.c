@@ -63,6 +63,7 @@ static void start_node(struct cluster *c, unsigned i)
 		.heartbeat_ms = 50,
 		.snapshot_threshold = 64,
 		.snapshot_trailing = 16,
+		.max_frame = 1536 * 1024, /* a bigger snapshot must go in chunks */
 	};
 
 	node_dir(c, i, dir, sizeof dir);
@@ -448,6 +449,37 @@ static int loud(void **state)
 	return 0;
 }
 
+/* A joiner far behind gets the snapshot, which is bigger than one chunk
+ * (1 MiB): it crosses the wire in pieces and is reassembled. */
+static void joiner_gets_chunked_snapshot(void **state)
+{
+	static char value[8193];
+	struct cluster c;
+	struct call call;
+	char key[16];
+	int leader;
+	unsigned i;
+
+	(void)state;
+	memset(value, 'v', sizeof value - 1);
+	cluster_init(&c, 4, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	for (i = 0; i < 300; i++) { /* 2.4 MB of values, snapshots every 64 */
+		snprintf(key, sizeof key, "big%03u", i);
+		put(&c, (unsigned)leader, key, value, 0, &call);
+		assert_int_equal(call.status, 0);
+	}
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_add_member(c.nodes[leader], &call.req, &c.members[3], call_cb), 0);
+	assert_true(run_until(&c, call_done, &call));
+	assert_int_equal(call.status, 0);
+	assert_true(run_until(&c, all_see, "big000"));
+	assert_true(run_until(&c, all_see, "big299"));
+	cluster_free(&c);
+}
+
 int bs_test_node(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +488,7 @@ int bs_test_node(void)
 		cmocka_unit_test(lease_expires_on_leader_clock),
 		cmocka_unit_test(three_nodes_failover),
 		cmocka_unit_test(member_joins),
+		cmocka_unit_test(joiner_gets_chunked_snapshot),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, quiet, loud);
