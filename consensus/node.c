@@ -331,7 +331,7 @@ static void node_free(struct cns_node *n)
 	cns__fsm_free(n->fsm);
 	cns__store_close(n->store);
 	bs_secrets_wipe(&n->secrets);
-	free(n->leases);
+	cns__lease_free(&n->leases);
 	free(n->address);
 	free(n->data_dir);
 	free(n->listen_host);

@@ -6,6 +6,7 @@
 #include "consensus.h"
 #include "driver.h"
 #include "fsm.h"
+#include "lease.h"
 #include "store.h"
 #include "transport.h"
 #include "wire.h"
@@ -13,13 +14,6 @@
 enum { NODE_REQ_PROPOSE = 1, NODE_REQ_READ, NODE_REQ_KEEPALIVE, NODE_REQ_MEMBER };
 
 struct node_watch;
-
-/* A lease's clock on the leader: it may expire at deadline_ms. */
-struct node_lease {
-	uint64_t id;
-	uint64_t deadline_ms;
-	bool expiring; /* LeaseExpire submitted */
-};
 
 /* A membership change in progress (one at a time). */
 struct node_change {
@@ -59,10 +53,7 @@ struct cns_node {
 	uint64_t barrier_index, barrier_term;
 	bool barrier_pending;
 
-	struct node_lease *leases; /* leader only, while ready */
-	unsigned n_leases, cap_leases;
-	bool leases_armed; /* the table was rebuilt for this term */
-	uint64_t leases_term;
+	struct cns__lease_table leases; /* leader only, armed while ready */
 
 	struct node_change change;
 	struct node_watch *watches;

@@ -62,16 +62,6 @@ void node__requests_fail_all(struct cns_node *n, int status)
 		fail_list(&n->proposals, status);
 }
 
-static struct node_lease *lease_find(struct cns_node *n, uint64_t id)
-{
-	unsigned i;
-
-	for (i = 0; i < n->n_leases; i++)
-		if (n->leases[i].id == id)
-			return &n->leases[i];
-	return NULL;
-}
-
 /* A read answers from the state machine as it is when its barrier is
  * applied (or later: the state only moves forward). */
 static void finish_read(struct cns_req *req)
@@ -88,16 +78,14 @@ static void finish_read(struct cns_req *req)
 static void finish_keepalive(struct cns_req *req)
 {
 	struct cns_node *n = req->node;
-	struct node_lease *l = lease_find(n, req->lease);
 	int64_t ttl;
 	Backstay__KvResult *r;
 
-	if (l == NULL || l->expiring || cns__fsm_lease_ttl(n->fsm, req->lease, &ttl) != 0) {
+	if (cns__fsm_lease_ttl(n->fsm, req->lease, &ttl) != 0 ||
+	    cns__lease_confirm_keepalive(&n->leases, req->lease, req->arrived_ms, ttl) != 0) {
 		req->status = -ENOENT;
 		return;
 	}
-	if (l->deadline_ms < req->arrived_ms + (uint64_t)ttl)
-		l->deadline_ms = req->arrived_ms + (uint64_t)ttl;
 	r = malloc(sizeof *r);
 	if (r == NULL) {
 		req->status = -ENOMEM;
@@ -248,16 +236,9 @@ int cns_lease_keepalive(struct cns_node *n, struct cns_req *req, uint64_t id, cn
 
 int cns_lease_time_left(struct cns_node *n, uint64_t id, uint64_t *ret_ms)
 {
-	struct node_lease *l;
-	uint64_t now = node__now(n);
-
-	if (!node__is_ready(n) || !n->leases_armed)
+	if (!node__is_ready(n) || !cns__lease_is_armed(&n->leases))
 		return BS_E_NOT_LEADER;
-	l = lease_find(n, id);
-	if (l == NULL || l->expiring)
-		return -ENOENT;
-	*ret_ms = l->deadline_ms > now ? l->deadline_ms - now : 0;
-	return 0;
+	return cns__lease_time_left(&n->leases, id, node__now(n), ret_ms);
 }
 
 /* The barrier at index was applied: if it is ours (same term) its waiters
@@ -328,98 +309,70 @@ void node__requests_tick(struct cns_node *n, uint64_t now)
 	expire_list(n, &n->reads_wait, now);
 }
 
-/* ---- lease clocks (leader) ------------------------------------------------------ */
-
-static int lease_add(struct cns_node *n, uint64_t id, uint64_t deadline)
-{
-	struct node_lease *grown;
-
-	if (n->n_leases == n->cap_leases) {
-		unsigned cap = n->cap_leases ? 2 * n->cap_leases : 16;
-
-		grown = realloc(n->leases, cap * sizeof *grown);
-		if (grown == NULL)
-			return -ENOMEM;
-		n->leases = grown;
-		n->cap_leases = cap;
-	}
-	n->leases[n->n_leases++] = (struct node_lease){.id = id, .deadline_ms = deadline};
-	return 0;
-}
-
-static void lease_remove(struct cns_node *n, uint64_t id)
-{
-	struct node_lease *l = lease_find(n, id);
-
-	if (l != NULL)
-		*l = n->leases[--n->n_leases];
-}
+/* ---- lease clocks (leader): the decisions are lease.c's ----------------------- */
 
 /* A new leader restarts every lease's clock from the moment it is ready to
  * serve (after its election), so no lease ends earlier than its holder was
  * promised by any earlier leader. A node that does not lead keeps none. */
 void node__leases_state(struct cns_node *n, uint64_t now)
 {
-	uint64_t id = 0, term = cns__drv_term(n->drv);
-	int64_t ttl;
+	uint64_t term = cns__drv_term(n->drv);
 
 	if (!node__is_ready(n)) {
-		n->n_leases = 0;
-		n->leases_armed = false;
+		cns__lease_disarm(&n->leases);
 		return;
 	}
-	if (n->leases_armed && n->leases_term == term)
+	if (cns__lease_armed_for(&n->leases, term))
 		return;
-	n->n_leases = 0;
-	while (cns__fsm_lease_next(n->fsm, id, &id, &ttl))
-		if (lease_add(n, id, now + (uint64_t)ttl) != 0)
-			return; /* not armed: retried after the next event */
-	n->leases_armed = true;
-	n->leases_term = term;
+	if (cns__lease_arm(&n->leases, n->fsm, now, term) != 0)
+		return; /* not armed: retried after the next event */
 	bs_info("consensus", "leading term %llu: %u lease clock(s) started",
-		(unsigned long long)term, n->n_leases);
+		(unsigned long long)term, n->leases.n);
 }
 
 /* A command that named a lease was applied: granted (it exists now) or
- * ended (it does not). */
+ * ended (it does not). Out of memory disarms the table: it is rebuilt after
+ * the event, with fresh (longer) clocks. */
 void node__lease_granted(struct cns_node *n, uint64_t id, int64_t ttl_ms, uint64_t now)
 {
-	int64_t ttl;
-
 	(void)ttl_ms;
-	if (!n->leases_armed)
-		return;
-	if (cns__fsm_lease_ttl(n->fsm, id, &ttl) != 0)
-		lease_remove(n, id);
-	else if (lease_find(n, id) == NULL && lease_add(n, id, now + (uint64_t)ttl) != 0)
-		n->leases_armed = false; /* rebuilt later, with fresh (longer) clocks */
+	cns__lease_update(&n->leases, id, n->fsm, now);
 }
 
-/* The leader expires a lease by committing LeaseExpire once its own clock
- * passes the deadline. */
-void node__leases_tick(struct cns_node *n, uint64_t now)
+struct expire_ctx {
+	struct cns_node *n;
+	uint64_t term;
+};
+
+/* Submit the LeaseExpire of a due lease: 0 marks it expiring. */
+static int submit_expire(void *data, uint64_t id)
 {
+	struct expire_ctx *c = data;
 	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
 	Backstay__LeaseExpire expire = BACKSTAY__LEASE_EXPIRE__INIT;
 	uint64_t index, term;
-	unsigned i;
+	int rv;
 
-	if (!n->leases_armed || !node__is_ready(n))
-		return;
+	expire.id = id;
+	expire.leader_term = c->term;
 	cmd.op_case = BACKSTAY__KV_COMMAND__OP_LEASE_EXPIRE;
 	cmd.lease_expire = &expire;
-	for (i = 0; i < n->n_leases; i++) {
-		struct node_lease *l = &n->leases[i];
+	rv = submit_command(c->n, &cmd, &index, &term);
+	if (rv == 0)
+		bs_info("consensus", "lease %llu expired", (unsigned long long)id);
+	return rv;
+}
 
-		if (l->expiring || l->deadline_ms > now)
-			continue;
-		expire.id = l->id;
-		expire.leader_term = cns__drv_term(n->drv);
-		if (submit_command(n, &cmd, &index, &term) == 0) {
-			l->expiring = true;
-			bs_info("consensus", "lease %llu expired", (unsigned long long)l->id);
-		}
-	}
+/* The leader expires a lease by committing LeaseExpire once its own clock
+ * passes the lease's last valid millisecond. */
+void node__leases_tick(struct cns_node *n, uint64_t now)
+{
+	struct expire_ctx c = {.n = n};
+
+	if (!cns__lease_is_armed(&n->leases) || !node__is_ready(n))
+		return;
+	c.term = cns__drv_term(n->drv);
+	cns__lease_due(&n->leases, now, submit_expire, &c);
 }
 
 /* ---- watches ----------------------------------------------------------------------- */

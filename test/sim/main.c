@@ -24,6 +24,7 @@
 struct totals {
 	unsigned runs, failed;
 	uint64_t events, acked, leaders, snapshots, crashes;
+	uint64_t granted, keepalives, expired;
 };
 
 static bool run_seeds(unsigned nodes, uint64_t first, unsigned count, FILE *trace, struct totals *t)
@@ -45,6 +46,9 @@ static bool run_seeds(unsigned nodes, uint64_t first, unsigned count, FILE *trac
 		t->leaders += r.leaders;
 		t->snapshots += r.snapshots_installed;
 		t->crashes += r.crashes;
+		t->granted += r.leases_granted;
+		t->keepalives += r.keepalives_acked;
+		t->expired += r.leases_expired;
 	}
 	return t->failed == 0;
 }
@@ -52,10 +56,13 @@ static bool run_seeds(unsigned nodes, uint64_t first, unsigned count, FILE *trac
 static void print_totals(const char *what, const struct totals *t)
 {
 	printf("%s: %u schedules, %u failed; %llu events, %llu acknowledged writes, "
-	       "%llu leaders elected, %llu crashes, %llu snapshot restores\n",
+	       "%llu leaders elected, %llu crashes, %llu snapshot restores; "
+	       "%llu leases granted, %llu keep-alives acknowledged, %llu leases expired\n",
 	       what, t->runs, t->failed, (unsigned long long)t->events,
 	       (unsigned long long)t->acked, (unsigned long long)t->leaders,
-	       (unsigned long long)t->crashes, (unsigned long long)t->snapshots);
+	       (unsigned long long)t->crashes, (unsigned long long)t->snapshots,
+	       (unsigned long long)t->granted, (unsigned long long)t->keepalives,
+	       (unsigned long long)t->expired);
 }
 
 static unsigned ci_seeds(unsigned dflt)
@@ -74,6 +81,7 @@ static void three_nodes(void **state)
 	print_totals("3 nodes", &t);
 	assert_true(ok);
 	assert_true(t.acked > 0);
+	assert_true(t.granted > 0 && t.keepalives > 0 && t.expired > 0);
 }
 
 static void five_nodes(void **state)
@@ -85,6 +93,7 @@ static void five_nodes(void **state)
 	print_totals("5 nodes", &t);
 	assert_true(ok);
 	assert_true(t.acked > 0);
+	assert_true(t.granted > 0 && t.keepalives > 0 && t.expired > 0);
 }
 
 /* The same seed replays the same schedule exactly. */
@@ -101,6 +110,9 @@ static void replay_is_exact(void **state)
 	assert_int_equal(a.acked, b.acked);
 	assert_int_equal(a.max_commit, b.max_commit);
 	assert_int_equal(a.crashes, b.crashes);
+	assert_int_equal(a.leases_granted, b.leases_granted);
+	assert_int_equal(a.keepalives_acked, b.keepalives_acked);
+	assert_int_equal(a.leases_expired, b.leases_expired);
 }
 
 static int cli(int argc, char **argv)

@@ -1,7 +1,9 @@
 /*
  * The simulation engine: nodes, their I/O callbacks, the network, the
- * workload and the invariant checks. Faults are in sim_fault.c.
+ * write workload and the invariant checks. Faults are in sim_fault.c,
+ * leases (clients, the leader's clocks, their checks) in sim_lease.c.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,44 @@
 uint64_t sim_rand(struct sim *s, uint64_t bound)
 {
 	return bound == 0 ? 0 : bs_clock_random_below(s->rng, bound);
+}
+
+/* arr with room for `need` elements of `size` bytes (aborts on ENOMEM). */
+void *sim_grow(void *arr, unsigned *cap, unsigned need, size_t size)
+{
+	unsigned n = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return arr;
+	while (n < need)
+		n *= 2;
+	arr = realloc(arr, (size_t)n * size);
+	if (arr == NULL)
+		abort();
+	*cap = n;
+	return arr;
+}
+
+int sim_submit_command(struct sim_node *n, const Backstay__KvCommand *cmd, uint64_t *ret_index,
+		       uint64_t *ret_term)
+{
+	size_t len = backstay__kv_command__get_packed_size(cmd);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	int rv;
+
+	if (buf == NULL)
+		abort();
+	backstay__kv_command__pack(cmd, buf);
+	rv = cns__drv_submit(n->drv, RAFT_COMMAND, buf, len, n->sim->now, ret_index, ret_term);
+	free(buf);
+	return rv;
+}
+
+/* A leader whose own-term barrier is applied: it serves keep-alives and
+ * runs lease clocks. */
+bool sim_node_ready(struct sim_node *n)
+{
+	return n->up && cns__drv_state(n->drv) == RAFT_LEADER && cns__drv_leader_ready(n->drv);
 }
 
 void sim_violation(struct sim *s, const char *fmt, ...)
@@ -127,6 +167,21 @@ static void ack_proposals(struct sim_node *n, uint64_t index, uint64_t term, uin
 	n->nprops = kept;
 }
 
+/* A committed command goes through the real KV state machine; every
+ * command the workload makes is a valid KvCommand. */
+static void apply_command(struct sim_node *n, uint64_t index, const struct cns__entry *e)
+{
+	Backstay__KvResult *r = NULL;
+
+	if (cns__fsm_apply(n->fsm, index, e->buf.base, e->buf.len, &r) != 0)
+		abort(); /* out of memory */
+	if (r->code == -EINVAL)
+		sim_violation(n->sim, "node %u applied an undecodable command at %llu", n->id,
+			      (unsigned long long)index);
+	sim_lease_applied(n, index, e, r);
+	backstay__kv_result__free_unpacked(r, NULL);
+}
+
 static void io_apply(void *data, uint64_t index, const struct cns__entry *e)
 {
 	struct sim_node *n = data;
@@ -143,32 +198,54 @@ static void io_apply(void *data, uint64_t index, const struct cns__entry *e)
 	if (index > s->r->max_commit)
 		s->r->max_commit = index;
 	ack_proposals(n, index, e->term, h);
+	if (e->type == RAFT_COMMAND)
+		apply_command(n, index, e);
+	else if (e->type == RAFT_BARRIER)
+		sim_lease_applied(n, index, e, NULL);
 }
+
+/* A snapshot: the applied index and hash chain, then the fsm's bytes. */
+#define SIM_SNAP_HEADER (2 * sizeof(uint64_t))
 
 static int io_snapshot(void *data, struct raft_buffer *ret)
 {
 	struct sim_node *n = data;
-	uint64_t *buf = malloc(2 * sizeof *buf);
+	struct raft_buffer fsm;
+	uint64_t head[2] = {n->sm_index, n->sm_chain};
+	uint8_t *buf;
 
-	if (buf == NULL)
-		return -1;
-	buf[0] = n->sm_index;
-	buf[1] = n->sm_chain;
+	if (cns__fsm_snapshot(n->fsm, &fsm) != 0)
+		return -ENOMEM;
+	buf = malloc(SIM_SNAP_HEADER + fsm.len);
+	if (buf == NULL) {
+		free(fsm.base);
+		return -ENOMEM;
+	}
+	memcpy(buf, head, SIM_SNAP_HEADER);
+	memcpy(buf + SIM_SNAP_HEADER, fsm.base, fsm.len);
+	free(fsm.base);
 	ret->base = buf;
-	ret->len = 2 * sizeof *buf;
+	ret->len = SIM_SNAP_HEADER + fsm.len;
 	return 0;
 }
 
 static int io_restore(void *data, const struct raft_buffer *buf)
 {
 	struct sim_node *n = data;
-	const uint64_t *v = buf->base;
+	uint64_t v[2];
+	int rv;
 
-	if (buf->len != 2 * sizeof *v)
-		return -1;
+	if (buf->len < SIM_SNAP_HEADER)
+		return -EINVAL;
+	memcpy(v, buf->base, SIM_SNAP_HEADER);
+	rv = cns__fsm_restore(n->fsm, (const uint8_t *)buf->base + SIM_SNAP_HEADER,
+			      buf->len - SIM_SNAP_HEADER);
+	if (rv != 0)
+		return rv;
 	n->sm_index = v[0];
 	n->sm_chain = v[1];
 	n->nprops = 0;
+	sim_lease_node_reset(n, true);
 	if (n->sm_index > 0)
 		check_same(n->sim, &n->sim->chain_at, "snapshot", n->sm_index, n->sm_chain, n->id);
 	n->sim->r->snapshots_installed++;
@@ -186,8 +263,10 @@ static void io_state(void *data)
 		sim_violation(s, "node %u failed: %s", n->id, cns__drv_errmsg(n->drv));
 		return;
 	}
-	if (cns__drv_state(n->drv) != RAFT_LEADER)
+	if (cns__drv_state(n->drv) != RAFT_LEADER) {
+		sim_lease_node_reset(n, false); /* keep-alives need a leader */
 		return;
+	}
 	term = cns__drv_term(n->drv);
 	grow(&s->leader_of, &s->cap_term, term);
 	if (s->leader_of[term] == 0) {
@@ -288,6 +367,7 @@ static void deliver(struct sim *s, struct sim_msg *msg)
 		} else {
 			rv = cns__drv_receive(to->drv, &m, s->now);
 			cns__wire_release(&m, rv);
+			sim_lease_after_event(s, to);
 		}
 		if (env != NULL)
 			backstay__envelope__free_unpacked(env, NULL);
@@ -325,12 +405,19 @@ void sim_node_start(struct sim *s, struct sim_node *n)
 	n->nprops = 0;
 	n->up = true;
 	n->disk_free_at = s->now;
+	if (cns__fsm_new(&n->fsm) != 0)
+		abort();
+	cns__lease_init(&n->leases);
 	if (cns__drv_start(&cfg, &io, sim_disk_load(&n->disk), s->now, &n->drv, errmsg,
 			   sizeof errmsg) != 0) {
 		n->drv = NULL;
 		n->up = false;
+		cns__fsm_free(n->fsm);
+		n->fsm = NULL;
 		sim_violation(s, "node %u did not start: %s", n->id, errmsg);
+		return;
 	}
+	sim_lease_after_event(s, n);
 }
 
 void sim_node_crash(struct sim *s, struct sim_node *n)
@@ -343,6 +430,10 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 		cns__persist_free(n->writes[i].p); /* lost: never reached the disk */
 	n->whead = n->wn = 0;
 	n->up = false;
+	sim_lease_node_reset(n, true); /* memory only: gone */
+	cns__lease_free(&n->leases);
+	cns__fsm_free(n->fsm);
+	n->fsm = NULL;
 	s->r->crashes++;
 }
 
@@ -356,34 +447,56 @@ static void complete_write(struct sim *s, struct sim_node *n)
 		sim_violation(s, "node %u wrote a non-contiguous log at %llu", n->id,
 			      (unsigned long long)p->first_index);
 	cns__drv_persisted(n->drv, p, s->now);
+	sim_lease_after_event(s, n);
 }
 
 /* ---- workload --------------------------------------------------------------- */
 
+/* A put of a unique value to one of 16 keys, now and then on a lease. */
+static uint8_t *pack_put(struct sim *s, size_t *ret_len)
+{
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__KvPut put = BACKSTAY__KV_PUT__INIT;
+	char key[8], value[24];
+	uint64_t w = s->writes_made++;
+	uint8_t *buf;
+
+	snprintf(key, sizeof key, "k%u", (unsigned)(w % 16));
+	snprintf(value, sizeof value, "w%llu", (unsigned long long)w);
+	put.key = (ProtobufCBinaryData){.len = strlen(key), .data = (uint8_t *)key};
+	put.value = (ProtobufCBinaryData){.len = strlen(value), .data = (uint8_t *)value};
+	put.lease = sim_rand(s, 8) == 0 ? sim_lease_pick(s) : 0;
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
+	cmd.put = &put;
+	*ret_len = backstay__kv_command__get_packed_size(&cmd);
+	buf = malloc(*ret_len > 0 ? *ret_len : 1);
+	if (buf == NULL)
+		abort();
+	backstay__kv_command__pack(&cmd, buf);
+	return buf;
+}
+
 static void propose(struct sim *s)
 {
 	struct sim_proposal p;
-	char payload[32];
+	uint8_t *payload;
+	size_t len;
 	unsigned i;
-	int len;
+	int rv;
 
 	for (i = 1; i <= s->o.nodes; i++) {
 		struct sim_node *n = &s->nodes[i];
 
 		if (!n->up || cns__drv_state(n->drv) != RAFT_LEADER)
 			continue;
-		len = snprintf(payload, sizeof payload, "w%llu",
-			       (unsigned long long)s->writes_made++);
-		if (cns__drv_submit(n->drv, RAFT_COMMAND, payload, (size_t)len, s->now, &p.index,
-				    &p.term) != 0)
+		payload = pack_put(s, &len);
+		rv = cns__drv_submit(n->drv, RAFT_COMMAND, payload, len, s->now, &p.index, &p.term);
+		if (rv == 0)
+			p.hash = entry_hash(p.term, RAFT_COMMAND, payload, len);
+		free(payload);
+		if (rv != 0)
 			continue;
-		p.hash = entry_hash(p.term, RAFT_COMMAND, payload, (size_t)len);
-		if (n->nprops == n->capprops) {
-			n->capprops = n->capprops ? 2 * n->capprops : 64;
-			n->props = realloc(n->props, n->capprops * sizeof *n->props);
-			if (n->props == NULL)
-				abort();
-		}
+		n->props = sim_grow(n->props, &n->capprops, n->nprops + 1, sizeof *n->props);
 		n->props[n->nprops++] = p;
 	}
 }
@@ -428,6 +541,8 @@ static uint64_t next_event(struct sim *s)
 	uint64_t t = min_u64(min_u64(s->next_fault, s->next_write), s->next_check);
 	struct sim_msg *m;
 	unsigned i;
+
+	t = min_u64(t, sim_lease_next_event(s));
 
 	for (m = s->msgs; m != NULL; m = m->next)
 		t = min_u64(t, m->at);
@@ -479,8 +594,10 @@ static void run_nodes(struct sim *s)
 		}
 		while (n->up && n->whead < n->wn && n->writes[n->whead].done_at <= s->now)
 			complete_write(s, n);
-		if (n->up && n->timer_at <= s->now)
+		if (n->up && n->timer_at <= s->now) {
 			cns__drv_tick(n->drv, s->now);
+			sim_lease_after_event(s, n);
+		}
 	}
 }
 
@@ -504,6 +621,8 @@ void sim_step(struct sim *s)
 	run_nodes(s);
 	while (s->r->ok && (m = take_due_msg(s)) != NULL)
 		deliver(s, m);
+	if (s->r->ok)
+		sim_lease_step(s);
 	if (s->next_write <= s->now) {
 		propose(s);
 		s->next_write = s->now + 5 + sim_rand(s, 20);

@@ -5,10 +5,19 @@
  * drops, delays, reorders, duplicates and partitions messages. Every
  * random choice comes from one seeded generator, so a seed replays exactly.
  *
+ * Every node runs the real KV state machine (consensus/fsm.h) on the
+ * committed KvCommands, and the leader keeps lease clocks with the real
+ * consensus/lease.h table, armed as the node runtime arms it. Seeded clients
+ * write, grant leases and keep them alive (sometimes too late).
+ *
  * Checked while it runs: at most one leader per term; every node applies
- * the same entry at each index (so the same sequence); log matching between
- * live nodes' caches; no acknowledged write lost. At the end, after the
- * faults heal: one leader, every node caught up, and a last write commits.
+ * the same entry at each index (so the same sequence); every command
+ * decodes; log matching between live nodes' caches; no acknowledged write
+ * lost; no lease expired before the end its holder was promised (a
+ * LeaseExpire is applied, and was decided by its leader, no earlier than
+ * s + ttl for every acknowledged keep-alive sent at s and the grant). At the
+ * end, after the faults heal: one leader, every node caught up, a last
+ * write commits, and every lease left alone for ttl + 5 s is gone.
  */
 #ifndef BS_TEST_SIM_H
 #define BS_TEST_SIM_H
@@ -41,6 +50,9 @@ struct sim_result {
 	uint64_t snapshots_installed;
 	uint64_t crashes;
 	uint64_t max_commit;
+	uint64_t leases_granted;   /* grants acknowledged to a client */
+	uint64_t keepalives_acked; /* keep-alives acknowledged to a holder */
+	uint64_t leases_expired;   /* leases removed by a committed LeaseExpire */
 };
 
 void sim_default_options(struct sim_options *o, unsigned nodes, uint64_t seed);

@@ -1,7 +1,8 @@
 /*
  * The nemesis of the simulation and the run itself: a seeded schedule of
  * partitions and crashes, then healing, a quiet period and the final
- * checks (one leader, everyone caught up, a last write commits).
+ * checks (one leader, everyone caught up, a last write commits, leases left
+ * alone expire).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ void sim_heal(struct sim *s)
 			s->nodes[i].restart_at = s->now;
 	}
 	s->healed = true;
+	s->heal_at = s->now;
 	sim_trace(s, "heal: network whole, every node up");
 }
 
@@ -180,6 +182,19 @@ static bool all_applied(struct sim *s, uint64_t index)
 	return true;
 }
 
+/* The last write: a put of "final". */
+static int submit_final(struct sim_node *leader, uint64_t *ret_index, uint64_t *ret_term)
+{
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__KvPut put = BACKSTAY__KV_PUT__INIT;
+
+	put.key = (ProtobufCBinaryData){.len = 5, .data = (uint8_t *)"final"};
+	put.value = put.key;
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
+	cmd.put = &put;
+	return sim_submit_command(leader, &cmd, ret_index, ret_term);
+}
+
 /* After healing: a leader exists, a new write commits and every node
  * applies everything (bounded in virtual time). */
 static void final_checks(struct sim *s)
@@ -189,8 +204,7 @@ static void final_checks(struct sim *s)
 
 	while (s->r->ok && s->now < deadline && index == 0) {
 		leader = sole_leader(s);
-		if (leader != NULL && cns__drv_submit(leader->drv, RAFT_COMMAND, "final", 5, s->now,
-						      &index, &term) != 0)
+		if (leader != NULL && submit_final(leader, &index, &term) != 0)
 			index = 0;
 		if (index == 0)
 			sim_step(s);
@@ -216,8 +230,10 @@ static void teardown(struct sim *s)
 			sim_node_crash(s, n);
 		free(n->writes);
 		free(n->props);
+		free(n->grants);
 		sim_disk_free(&n->disk);
 	}
+	sim_lease_free(s);
 	while ((m = s->msgs) != NULL) {
 		s->msgs = m->next;
 		free(m->bytes);
@@ -246,11 +262,14 @@ bool sim_run(const struct sim_options *o, struct sim_result *r)
 	s->end = o->fault_ms + o->quiet_ms;
 	s->next_fault = 500;
 	s->next_check = 50;
+	s->next_grant = 1000;
 	bootstrap(s);
 	while (r->ok && s->now < s->end)
 		sim_step(s);
 	if (r->ok)
 		final_checks(s);
+	if (r->ok)
+		sim_lease_final(s);
 	crashes = r->crashes;
 	teardown(s);
 	r->crashes = crashes; /* teardown's stops are not crashes */

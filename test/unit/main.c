@@ -16,8 +16,7 @@ static const struct {
 	{"config", bs_test_config}, {"secrets", bs_test_secrets}, {"codec", bs_test_codec},
 	{"cli", bs_test_cli},	    {"store", bs_test_store},	  {"writer", bs_test_writer},
 	{"fsm", bs_test_fsm},	    {"wire", bs_test_wire},	  {"transport", bs_test_transport},
-	{"driver", bs_test_driver},
-	{"node", bs_test_node},
+	{"driver", bs_test_driver}, {"node", bs_test_node},	  {"lease", bs_test_lease},
 };
 
 int main(int argc, char **argv)
