@@ -738,6 +738,25 @@ static void trim_to_snapshot(struct cns__drv *d, struct raft_message *m)
 	ae->prev_log_term = d->snap->term;
 }
 
+/*
+ * A rejection at or below what the follower already acknowledged is stale
+ * (it was overtaken on the network by a later success): the follower holds
+ * a matching log up to its match index. libraft 0.22.1 checks this only in
+ * pipeline mode; in probe mode a delayed "rejected N" after "matched N" sets
+ * the follower's next index back for good and the leader then sends it only
+ * empty AppendEntries (seen in the simulation, seed 2635 on 3 nodes).
+ */
+static bool stale_rejection(struct cns__drv *d, const struct raft_message *m)
+{
+	raft_index match;
+
+	return m->type == RAFT_APPEND_ENTRIES_RESULT && m->append_entries_result.rejected != 0 &&
+	       raft_state(&d->raft) == RAFT_LEADER &&
+	       m->append_entries_result.term == raft_current_term(&d->raft) &&
+	       raft_match_index(&d->raft, m->server_id, &match) == 0 &&
+	       m->append_entries_result.rejected <= match;
+}
+
 int cns__drv_receive(struct cns__drv *d, struct raft_message *m, uint64_t now)
 {
 	struct raft_event ev;
@@ -753,6 +772,8 @@ int cns__drv_receive(struct cns__drv *d, struct raft_message *m, uint64_t now)
 	 * which is what raft would do, without the leak. Also drop one while our
 	 * own snapshot is being stored, so RAFT_SNAPSHOT never lands in the
 	 * middle of an install. The leader resends after its snapshot timeout. */
+	if (stale_rejection(d, m))
+		return 0;
 	if (m->type == RAFT_INSTALL_SNAPSHOT &&
 	    (d->raft.snapshot.installing || d->snapshot_taking)) {
 		release_unstepped(m);

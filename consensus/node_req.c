@@ -99,6 +99,7 @@ static void finish_keepalive(struct cns_req *req)
 
 void node__dispatch(struct cns_node *n)
 {
+	Backstay__KvResult *result;
 	struct cns_req *req;
 
 	while ((req = n->done_head) != NULL) {
@@ -111,9 +112,11 @@ void node__dispatch(struct cns_node *n)
 			finish_keepalive(req);
 		free((void *)req->key);
 		req->key = NULL;
-		req->cb(req, req->status, req->status == 0 ? req->result : NULL);
-		if (req->result != NULL)
-			backstay__kv_result__free_unpacked(req->result, NULL);
+		result = req->result; /* the callback may free req */
+		req->result = NULL;
+		req->cb(req, req->status, req->status == 0 ? result : NULL);
+		if (result != NULL)
+			backstay__kv_result__free_unpacked(result, NULL);
 	}
 }
 

@@ -119,6 +119,7 @@ struct sim {
 	uint64_t cap_at, cap_term;
 	uint64_t next_fault, next_write, next_check, writes_made, stalled;
 	uint64_t heal_at;
+	uint64_t armed_at; /* the latest start of a leader's lease clocks */
 	/* sim_lease.c */
 	uint64_t next_grant;
 	struct sim_ka *ka_flight; /* holder -> node */

@@ -290,9 +290,11 @@ void sim_lease_after_event(struct sim *s, struct sim_node *n)
 	} else {
 		term = cns__drv_term(n->drv);
 		if (!cns__lease_armed_for(&n->leases, term) &&
-		    cns__lease_arm(&n->leases, n->fsm, s->now, term) == 0)
+		    cns__lease_arm(&n->leases, n->fsm, s->now, term) == 0) {
+			s->armed_at = s->now;
 			sim_trace(s, "node %u: %u lease clock(s) started for term %llu", n->id,
 				  n->leases.n, (unsigned long long)term);
+		}
 	}
 	while ((ka = n->ka_done) != NULL) {
 		n->ka_done = ka->next;
@@ -470,8 +472,17 @@ void sim_lease_step(struct sim *s)
 			lease_tick(s, &s->nodes[i]);
 }
 
-/* Every node's leases, once every keep-alive is ttl + 5 s old (faults
- * healed at heal_at; keep-alives stopped then). */
+/* The lease clocks of a lease with no keep-alive run from the latest of:
+ * its last keep-alive, the heal (keep-alives stop then), and the moment the
+ * current leader (re)started every clock after taking over. */
+static uint64_t quiet_since(struct sim *s, const struct sim_lease *l)
+{
+	uint64_t quiet = s->heal_at > s->armed_at ? s->heal_at : s->armed_at;
+
+	return l != NULL && l->last_ka > quiet ? l->last_ka : quiet;
+}
+
+/* Every node's leases, once every lease's clock has run ttl + 5 s. */
 static void check_gone(struct sim *s, struct sim_node *n)
 {
 	uint64_t id = 0, quiet;
@@ -480,7 +491,7 @@ static void check_gone(struct sim *s, struct sim_node *n)
 
 	while (s->r->ok && cns__fsm_lease_next(n->fsm, id, &id, &ttl)) {
 		l = find_lease(s, id);
-		quiet = l != NULL && l->last_ka > s->heal_at ? l->last_ka : s->heal_at;
+		quiet = quiet_since(s, l);
 		if (s->now > quiet + (uint64_t)ttl + SIM_LIVENESS_SLACK_MS)
 			sim_violation(s,
 				      "node %u still holds lease %llu (ttl %lld ms) %llu ms after "
@@ -492,11 +503,12 @@ static void check_gone(struct sim *s, struct sim_node *n)
 
 void sim_lease_final(struct sim *s)
 {
-	uint64_t until = s->heal_at + SIM_TTL_MAX + SIM_LIVENESS_SLACK_MS + 100;
+	uint64_t cap = s->heal_at + 60000; /* bounded whatever the elections do */
 	unsigned i;
 
 	s->next_write = UINT64_MAX; /* writes were checked already: only leases are left */
-	while (s->r->ok && s->now < until)
+	while (s->r->ok && s->now < cap &&
+	       s->now < quiet_since(s, NULL) + SIM_TTL_MAX + SIM_LIVENESS_SLACK_MS + 100)
 		sim_step(s);
 	for (i = 1; s->r->ok && i <= s->o.nodes; i++)
 		if (s->nodes[i].up)
