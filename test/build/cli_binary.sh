@@ -25,6 +25,8 @@ rc=0; "$bin" shwo-config 2>"$tmp/err" || rc=$?
 grep -q "did you mean 'show-config'" "$tmp/err" || fail "unknown verb: no suggestion"
 
 DESTDIR="$tmp/root" meson install -C "$builddir" --no-rebuild --quiet >/dev/null
+unit=$(find "$tmp/root" -path '*/lib/systemd/system/backstay.service')
+[ -n "$unit" ] && grep -q '^Type=notify$' "$unit" || fail "backstay.service is not installed"
 link=$(find "$tmp/root" -name chef-backend-ctl)
 [ -L "$link" ] || fail "chef-backend-ctl is not installed as a link"
 "$link" version | grep -q '^backstay ' || fail "chef-backend-ctl version"

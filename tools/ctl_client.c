@@ -1,0 +1,132 @@
+/*
+ * The ctl verbs' side of the ctl protocol (docs/ctl.md): where to connect,
+ * with which secrets, and what to do when the node asked is not the
+ * leader. A follower answers BS_E_NOT_LEADER with the leader's address
+ * (empty while no leader is known); the request is then sent there, or
+ * again after a short wait, a bounded number of times. Retrying is safe:
+ * BS_E_NOT_LEADER means the request was not applied.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "base.h"
+#include "internal.h"
+#include "tools.h"
+
+#define CTL_ATTEMPTS 5	     /* sends of one request, redirects included */
+#define CTL_BACKOFF_MS 150   /* first wait when no leader is known; doubles */
+#define CTL_TIMEOUT_MS 10000 /* connect + answer, per attempt */
+#define CTL_DEFAULT_HOST "127.0.0.1"
+
+void cli__join_address(char *out, size_t size, const char *host, long long port)
+{
+	if (strchr(host, ':') != NULL && host[0] != '[')
+		snprintf(out, size, "[%s]:%lld", host, port);
+	else
+		snprintf(out, size, "%s:%lld", host, port);
+}
+
+static int load_secrets(struct cli_ctx *ctx, const struct bs_config *config, struct bs_secrets *ret)
+{
+	const char *path = ctx->secrets_path;
+	char errmsg[512];
+
+	if (path == NULL)
+		path = bs_config_str(config, BS_SET_SECRETS_FILE);
+	if (bs_secrets_read(path, ret, errmsg, sizeof errmsg) != 0) {
+		fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb, errmsg);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+int cli__target_load(struct cli_ctx *ctx, struct cli_target *t)
+{
+	struct bs_config *config = cli__load_config(ctx);
+	const char *host;
+	int rv;
+
+	if (config == NULL)
+		return CLI_FAIL;
+	memset(t, 0, sizeof *t);
+	t->timeout_ms = CTL_TIMEOUT_MS;
+	rv = load_secrets(ctx, config, &t->secrets);
+	if (rv == CLI_OK && ctx->endpoint != NULL) {
+		snprintf(t->endpoint, sizeof t->endpoint, "%s", ctx->endpoint);
+	} else if (rv == CLI_OK) {
+		host = bs_config_str(config, BS_SET_PUBLISH_ADDRESS);
+		cli__join_address(t->endpoint, sizeof t->endpoint,
+				  host != NULL ? host : CTL_DEFAULT_HOST,
+				  (long long)bs_config_int(config, BS_SET_CONSENSUS_PORT));
+	}
+	bs_config_free(config);
+	return rv;
+}
+
+static void wait_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Where to send the next attempt after a BS_E_NOT_LEADER answer from
+ * `at`: the leader it names, or `at` again after a wait. */
+static void next_target(char *at, size_t size, const Backstay__CtlResponse *resp,
+			unsigned *backoff_ms)
+{
+	if (resp->message != NULL && resp->message[0] != '\0' && strcmp(resp->message, at) != 0) {
+		snprintf(at, size, "%s", resp->message);
+		return;
+	}
+	wait_ms(*backoff_ms);
+	*backoff_ms *= 2;
+}
+
+int cli__ctl_call(struct cli_ctx *ctx, const struct cli_target *t, const Backstay__CtlRequest *req,
+		  Backstay__CtlResponse **ret_resp)
+{
+	Backstay__CtlResponse *resp = NULL;
+	char at[CNS_ADDRESS_MAX], errmsg[512];
+	unsigned backoff_ms = CTL_BACKOFF_MS;
+	int attempt, rv = 0;
+
+	snprintf(at, sizeof at, "%s", t->endpoint);
+	for (attempt = 0; attempt < CTL_ATTEMPTS; attempt++) {
+		rv = cns_call(&t->secrets, at, BACKSTAY__ROLE__CTL, req, t->timeout_ms, &resp,
+			      errmsg, sizeof errmsg);
+		if (rv != 0 && strcmp(at, t->endpoint) != 0) {
+			/* The leader we were sent to is gone (it may just have
+			 * died): ask the node we started from again. */
+			snprintf(at, sizeof at, "%s", t->endpoint);
+			wait_ms(backoff_ms);
+			backoff_ms *= 2;
+			continue;
+		}
+		if (rv != 0)
+			break;
+		if (resp->code != BS_E_NOT_LEADER || attempt + 1 == CTL_ATTEMPTS) {
+			*ret_resp = resp;
+			return 0;
+		}
+		next_target(at, sizeof at, resp, &backoff_ms);
+		backstay__ctl_response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb, errmsg);
+	return rv;
+}
+
+void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp)
+{
+	const char *msg = resp->message != NULL ? resp->message : "";
+
+	if (resp->code == BS_E_NOT_LEADER)
+		fprintf(ctx->err, "%s %s: %s%s%s\n", ctx->prog, ctx->verb, bs_strerror(resp->code),
+			msg[0] ? "; the leader is at " : " (no leader known)", msg);
+	else
+		fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb,
+			msg[0] ? msg : bs_strerror(resp->code));
+}
