@@ -46,15 +46,14 @@ static int open_loaded(const char *data_dir, struct cns__store **ret_store,
 	return rv;
 }
 
-static int apply_one(struct cns__store *store, struct cns__persist *p, char *errmsg, size_t size)
-{
-	struct cns__persist *reqs[1] = {p};
+/* The one write of an offline operation: the configuration `members`
+ * turned into a persist request by `build` (given what the store holds),
+ * applied to a store that must be empty (bootstrap) or not (recovery). */
+typedef int (*request_fn)(const struct cns__loaded *l, const struct raft_configuration *conf,
+			  struct cns__persist **ret);
 
-	return cns__store_apply(store, reqs, 1, errmsg, size);
-}
-
-int cns_bootstrap(const char *data_dir, const struct cns_member *members, unsigned n, char *errmsg,
-		  size_t errmsg_size)
+static int offline_write(const char *data_dir, const struct cns_member *members, unsigned n,
+			 bool want_empty, request_fn build, char *errmsg, size_t size)
 {
 	struct raft_configuration conf;
 	struct cns__store *store = NULL;
@@ -63,23 +62,39 @@ int cns_bootstrap(const char *data_dir, const struct cns_member *members, unsign
 	int rv = members_conf(members, n, &conf);
 
 	if (rv != 0) {
-		bs_errf(errmsg, errmsg_size, "bootstrap: invalid member list");
+		bs_errf(errmsg, size, "invalid member list");
 		return rv;
 	}
-	rv = open_loaded(data_dir, &store, &loaded, errmsg, errmsg_size);
-	if (rv == 0 && !store_is_empty(loaded)) {
-		bs_errf(errmsg, errmsg_size, "%s already holds Raft state", data_dir);
-		rv = -EEXIST;
+	rv = open_loaded(data_dir, &store, &loaded, errmsg, size);
+	if (rv == 0 && store_is_empty(loaded) != want_empty) {
+		bs_errf(errmsg, size,
+			want_empty ? "%s already holds Raft state"
+				   : "%s holds no Raft state to recover",
+			data_dir);
+		rv = want_empty ? -EEXIST : -ENOENT;
 	}
 	if (rv == 0)
-		rv = cns__drv_bootstrap_request(&conf, &p);
+		rv = build(loaded, &conf, &p);
 	if (rv == 0)
-		rv = apply_one(store, p, errmsg, errmsg_size);
+		rv = cns__store_apply(store, &p, 1, errmsg, size);
 	cns__persist_free(p);
 	cns__loaded_free(loaded);
 	cns__store_close(store);
 	raft_configuration_close(&conf);
 	return rv;
+}
+
+static int bootstrap_request(const struct cns__loaded *l, const struct raft_configuration *conf,
+			     struct cns__persist **ret)
+{
+	(void)l;
+	return cns__drv_bootstrap_request(conf, ret);
+}
+
+int cns_bootstrap(const char *data_dir, const struct cns_member *members, unsigned n, char *errmsg,
+		  size_t errmsg_size)
+{
+	return offline_write(data_dir, members, n, true, bootstrap_request, errmsg, errmsg_size);
 }
 
 /* The configuration entry that recovery appends after the last one. */
@@ -116,28 +131,5 @@ static int recovery_request(const struct cns__loaded *l, const struct raft_confi
 int cns_recover(const char *data_dir, const struct cns_member *members, unsigned n, char *errmsg,
 		size_t errmsg_size)
 {
-	struct raft_configuration conf;
-	struct cns__store *store = NULL;
-	struct cns__loaded *loaded = NULL;
-	struct cns__persist *p = NULL;
-	int rv = members_conf(members, n, &conf);
-
-	if (rv != 0) {
-		bs_errf(errmsg, errmsg_size, "recover: invalid member list");
-		return rv;
-	}
-	rv = open_loaded(data_dir, &store, &loaded, errmsg, errmsg_size);
-	if (rv == 0 && store_is_empty(loaded)) {
-		bs_errf(errmsg, errmsg_size, "%s holds no Raft state to recover", data_dir);
-		rv = -ENOENT;
-	}
-	if (rv == 0)
-		rv = recovery_request(loaded, &conf, &p);
-	if (rv == 0)
-		rv = apply_one(store, p, errmsg, errmsg_size);
-	cns__persist_free(p);
-	cns__loaded_free(loaded);
-	cns__store_close(store);
-	raft_configuration_close(&conf);
-	return rv;
+	return offline_write(data_dir, members, n, false, recovery_request, errmsg, errmsg_size);
 }

@@ -480,6 +480,45 @@ static void joiner_gets_chunked_snapshot(void **state)
 	cluster_free(&c);
 }
 
+/* Two of three nodes are lost for good: the survivor's store is rewritten
+ * offline to a configuration of itself alone, and it leads again with every
+ * write it had. Recovering a store that holds nothing is refused. */
+static void quorum_loss_recovery(void **state)
+{
+	struct cluster c;
+	struct call call;
+	char dir[512], errmsg[256];
+	int leader;
+	unsigned i;
+
+	(void)state;
+	cluster_init(&c, 3, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	put(&c, (unsigned)leader, "kept", "yes", 0, &call);
+	assert_int_equal(call.status, 0);
+	assert_true(run_until(&c, all_see, "kept"));
+	for (i = 0; i < 3; i++)
+		close_node(&c, i);
+
+	node_dir(&c, 0, dir, sizeof dir);
+	assert_int_equal(cns_recover(dir, &c.members[0], 1, errmsg, sizeof errmsg), 0);
+	c.n = 1; /* nodes 2 and 3 stay down */
+	start_node(&c, 0);
+	assert_true(run_until(&c, has_leader, NULL));
+	read_key(&c, 0, "kept", &call);
+	assert_string_equal(call.value, "yes");
+	put(&c, 0, "after", "recovery", 0, &call);
+	assert_int_equal(call.status, 0);
+	c.n = 3;
+
+	snprintf(dir, sizeof dir, "%s/empty", c.dir);
+	assert_int_equal(cns_recover(dir, &c.members[0], 1, errmsg, sizeof errmsg), -ENOENT);
+	assert_non_null(strstr(errmsg, "no Raft state"));
+	unit_tmpdir_remove(strdup(dir));
+	cluster_free(&c);
+}
+
 int bs_test_node(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +528,7 @@ int bs_test_node(void)
 		cmocka_unit_test(three_nodes_failover),
 		cmocka_unit_test(member_joins),
 		cmocka_unit_test(joiner_gets_chunked_snapshot),
+		cmocka_unit_test(quorum_loss_recovery),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, quiet, loud);
