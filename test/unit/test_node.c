@@ -519,6 +519,49 @@ static void quorum_loss_recovery(void **state)
 	cluster_free(&c);
 }
 
+static bool leader_is(struct cluster *c, void *arg)
+{
+	return leader_of(c) == *(int *)arg;
+}
+
+static bool two_members(struct cluster *c, void *arg)
+{
+	struct cns_status st;
+
+	cns_node_status(c->nodes[*(int *)arg], &st);
+	return st.n_members == 2;
+}
+
+/* Leadership goes where it is sent; a removed member leaves the
+ * configuration and the remaining two carry on writing. */
+static void transfer_and_remove(void **state)
+{
+	struct cluster c;
+	struct call call;
+	int leader, target, victim;
+
+	(void)state;
+	cluster_init(&c, 3, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	target = (leader + 1) % 3;
+	assert_int_equal(cns_transfer_leadership(c.nodes[leader], (uint64_t)target + 1), 0);
+	assert_true(run_until(&c, leader_is, &target));
+
+	victim = (target + 1) % 3;
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(
+		cns_remove_member(c.nodes[target], &call.req, (uint64_t)victim + 1, call_cb), 0);
+	assert_true(run_until(&c, call_done, &call));
+	assert_int_equal(call.status, 0);
+	assert_true(run_until(&c, two_members, &target));
+	close_node(&c, (unsigned)victim);
+	put(&c, (unsigned)target, "two", "left", 0, &call);
+	assert_int_equal(call.status, 0);
+	cluster_free(&c);
+}
+
 int bs_test_node(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +572,7 @@ int bs_test_node(void)
 		cmocka_unit_test(member_joins),
 		cmocka_unit_test(joiner_gets_chunked_snapshot),
 		cmocka_unit_test(quorum_loss_recovery),
+		cmocka_unit_test(transfer_and_remove),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, quiet, loud);
