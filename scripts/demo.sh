@@ -1,43 +1,77 @@
 #!/usr/bin/env bash
 # backstay's main job, as far as it exists today. Sets everything up
-# (packages, build), then walks through what an operator does first:
-# generate the sample configuration, adapt it, check it, and see a mistake
-# reported with file:line. The 3-node cluster with real PostgreSQL, a
-# write, a failover and the status table replaces this walk-through as the
-# consensus, lifecycle and PostgreSQL issues land.
+# (packages, build), then runs a 3-node backstay cluster on this machine's
+# loopback: a write, kill -9 of the leader, a failover, the write read back
+# from the survivors, and each node's state. The PostgreSQL half (leader
+# module, real PostgreSQL, /leader on 7331) joins this demo with its issue.
+# Everything runs in one temp dir on 127.0.0.1; only the processes started
+# here are stopped, on every exit path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
-bin=build/tools/backstay
-work=$(mktemp -d /tmp/backstay-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+bash scripts/setup.sh >/dev/null
+export BACKSTAY=$PWD/build/tools/backstay
+export GEN_SECRETS=$PWD/build/test/integration/gen_secrets
+export CTL_STATUS=$PWD/build/test/integration/ctl_status
+IT_NAME=demo
+# shellcheck source=../test/integration/lib.sh
+. test/integration/lib.sh
+
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+table() { # one row per running node: its own view of the cluster
+	local i s
+	printf '%-6s %-21s %-10s %-6s %-8s %-8s %s\n' node address role term leader applied revision
+	for ((i = 1; i <= N; i++)); do
+		if [ -z "${PIDS[$i]:-}" ]; then
+			printf '%-6s %-21s %s\n' "n$i" "$(addr "$i")" "down (killed)"
+			continue
+		fi
+		s=$(status "$i") || { printf '%-6s %-21s %s\n' "n$i" "$(addr "$i")" unreachable; continue; }
+		python3 - "$i" "$(addr "$i")" "$s" <<'PY'
+import json, sys
+s = json.loads(sys.argv[3])
+print("%-6s %-21s %-10s %-6s %-8s %-8s %s" % ("n" + sys.argv[1], sys.argv[2], s["role"],
+      s["term"], s["leader_id"], s["last_applied"], s["revision"]))
+PY
+	done
+}
 
 step "backstay version"
-"$bin" version
+"$BACKSTAY" version
 
-step "gen-sample-backend-config: $("$bin" gen-sample-backend-config | grep -c '^[a-z]') settings; the first few"
-"$bin" gen-sample-backend-config >"$work/backstay.rb"
-head -n 12 "$work/backstay.rb"
+step "three nodes on 127.0.0.1 (consensus.initial_cluster, one secrets file)"
+it_setup 3
+for i in 1 2 3; do write_config "$i"; done
+cat "$TMP/n1/backstay.rb"
+for i in 1 2 3; do start_node "$i"; done
+first=$(wait_leader)
+table
 
-step "an existing chef-backend.rb is accepted as it is"
-cat >"$work/chef-backend.rb" <<'RB'
-publish_address '192.0.2.11'
-vip = '192.0.2.100'
-vip_interface = 'eth0'
-postgresql.md5_auth_cidr_addresses = ["samehost", "samenet", "198.51.100.0/24"]
-leaderl.leader_ttl_seconds = 30
-etcd.election_timeout = 5000   # chef-backend's etcd; accepted, unused
-RB
-cat "$work/chef-backend.rb"
-echo "-- show-config, the settings above as backstay reads them:"
-"$bin" show-config -c "$work/chef-backend.rb" |
-	grep -E "^(publish_address|vip|vip_interface|postgresql.md5|leaderl.leader_ttl)"
+step "a write through a follower (redirected to the leader), read back linearizably"
+follower=$((first % 3 + 1))
+kv "$follower" put chef/org/acme '{"full_name":"Acme"}'
+kv "$follower" get chef/org/acme
 
-step "a typo is refused with file:line and a suggestion (exit code 1)"
-printf "publish_address '192.0.2.11'\npostgresql.prot 5433\n" >"$work/typo.rb"
-"$bin" show-config -c "$work/typo.rb" || echo "(exit code $?)"
+step "kill -9 the leader (node $first)"
+t0=$(now_ms)
+kill_node "$first"
+second=$(wait_leader "$first")
+echo "node $second leads after $(($(now_ms) - t0)) ms"
+kv "$second" put chef/org/globex '{"full_name":"Globex"}'
 
-step "an unknown command (exit code 2)"
-"$bin" show-confg || echo "(exit code $?)"
+step "every write is still there, read through each survivor"
+for i in 1 2 3; do
+	[ "$i" = "$first" ] && continue
+	echo "-- through node $i:"
+	kv "$i" list chef/
+done
+
+step "node $first comes back and catches up"
+start_node "$first"
+wait_for 20 "node $first to catch up" sh -c "'$BACKSTAY' kv get chef/org/globex --local -c '$TMP/n$first/backstay.rb'"
+kv "$first" get chef/org/globex --local
+table
+
+step "configuration mistakes are refused with file:line (exit code 1)"
+printf "publish_address '192.0.2.11'\npostgresql.prot 5433\n" >"$TMP/typo.rb"
+"$BACKSTAY" show-config -c "$TMP/typo.rb" || echo "(exit code $?)"
