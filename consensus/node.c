@@ -86,23 +86,26 @@ static int io_restore(void *data, const struct raft_buffer *buf)
 	return rv;
 }
 
+static enum cns_role role_of(struct cns_node *n);
+
+/* Cheap enough for every event: only a change builds the full status. */
 static void state_changed(struct cns_node *n)
 {
-	struct cns_status st;
+	enum cns_role role = role_of(n);
+	uint64_t term = cns__drv_term(n->drv), leader = cns__drv_leader(n->drv, NULL);
 
-	cns_node_status(n, &st);
-	if (st.role != n->last_role || st.term != n->last_term || st.leader_id != n->last_leader) {
-		if (st.role == CNS_FAILED)
-			bs_error("consensus", "node failed: %s", st.errmsg);
-		else
-			bs_info("consensus", "%s in term %llu, leader %llu", cns_role_name(st.role),
-				(unsigned long long)st.term, (unsigned long long)st.leader_id);
-		n->last_role = st.role;
-		n->last_term = st.term;
-		n->last_leader = st.leader_id;
-		if (n->cfg.on_state != NULL)
-			n->cfg.on_state(n->cfg.data);
-	}
+	if (role == n->last_role && term == n->last_term && leader == n->last_leader)
+		return;
+	if (role == CNS_FAILED)
+		bs_error("consensus", "node failed: %s", cns__drv_errmsg(n->drv));
+	else
+		bs_info("consensus", "%s in term %llu, leader %llu", cns_role_name(role),
+			(unsigned long long)term, (unsigned long long)leader);
+	n->last_role = role;
+	n->last_term = term;
+	n->last_leader = leader;
+	if (n->cfg.on_state != NULL)
+		n->cfg.on_state(n->cfg.data);
 }
 
 static void io_state(void *data)
@@ -129,14 +132,47 @@ static void io_timer(void *data, uint64_t at_ms)
 
 /* Peers follow raft's current configuration, which changes as soon as a
  * configuration entry is appended, before it commits. */
+static bool same_conf(const struct raft_configuration *a, const struct raft_configuration *b)
+{
+	unsigned i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (a->servers[i].id != b->servers[i].id ||
+		    strcmp(a->servers[i].address, b->servers[i].address) != 0)
+			return false;
+	return true;
+}
+
+/* Remember conf as the one the transport was last told about. */
+static void remember_conf(struct cns_node *n, const struct raft_configuration *conf)
+{
+	unsigned i;
+
+	raft_configuration_close(&n->peers);
+	raft_configuration_init(&n->peers);
+	for (i = 0; i < conf->n; i++)
+		if (raft_configuration_add(&n->peers, conf->servers[i].id, conf->servers[i].address,
+					   conf->servers[i].role) != 0) {
+			/* Out of memory: forget it, so the next event tries again. */
+			raft_configuration_close(&n->peers);
+			raft_configuration_init(&n->peers);
+			return;
+		}
+}
+
 static void sync_peers(struct cns_node *n)
 {
 	const struct raft_configuration *conf = cns__drv_configuration(n->drv);
 	unsigned i;
 
+	if (same_conf(conf, &n->peers))
+		return; /* the usual case: nothing to tell the transport */
 	for (i = 0; i < conf->n; i++)
 		if (conf->servers[i].id != n->cfg.id)
 			cns__tr_set_peer(&n->tr, conf->servers[i].id, conf->servers[i].address);
+	remember_conf(n, conf);
 }
 
 /* After every driver event: peers, lease clocks, state notifications. */
@@ -328,6 +364,7 @@ static void node_free(struct cns_node *n)
 	cns__drv_stop(n->drv);
 	node__watches_free(n);
 	node__snapshot_rx_reset(n);
+	raft_configuration_close(&n->peers);
 	cns__fsm_free(n->fsm);
 	cns__store_close(n->store);
 	bs_secrets_wipe(&n->secrets);

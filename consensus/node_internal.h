@@ -63,6 +63,7 @@ struct cns_node {
 		size_t len, cap;
 	} rx; /* a snapshot arriving in chunks (node_snap.c) */
 	uint64_t applied_conf_index;
+	struct raft_configuration peers; /* what the transport was last told */
 	enum cns_role last_role;
 	uint64_t last_term, last_leader;
 };
