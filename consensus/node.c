@@ -130,8 +130,6 @@ static void io_timer(void *data, uint64_t at_ms)
 		uv_timer_start(&n->raft_timer, raft_timer_cb, at_ms > now ? at_ms - now : 0, 0);
 }
 
-/* Peers follow raft's current configuration, which changes as soon as a
- * configuration entry is appended, before it commits. */
 static bool same_conf(const struct raft_configuration *a, const struct raft_configuration *b)
 {
 	unsigned i;
@@ -162,6 +160,19 @@ static void remember_conf(struct cns_node *n, const struct raft_configuration *c
 		}
 }
 
+static bool has_server(const struct raft_configuration *conf, uint64_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < conf->n; i++)
+		if (conf->servers[i].id == id)
+			return true;
+	return false;
+}
+
+/* Peers follow raft's current configuration, which changes as soon as a
+ * configuration entry is appended, before it commits: new members are
+ * dialed, removed ones no longer. */
 static void sync_peers(struct cns_node *n)
 {
 	const struct raft_configuration *conf = cns__drv_configuration(n->drv);
@@ -169,6 +180,9 @@ static void sync_peers(struct cns_node *n)
 
 	if (same_conf(conf, &n->peers))
 		return; /* the usual case: nothing to tell the transport */
+	for (i = 0; i < n->peers.n; i++)
+		if (!has_server(conf, n->peers.servers[i].id))
+			cns__tr_remove_peer(&n->tr, n->peers.servers[i].id);
 	for (i = 0; i < conf->n; i++)
 		if (conf->servers[i].id != n->cfg.id)
 			cns__tr_set_peer(&n->tr, conf->servers[i].id, conf->servers[i].address);
