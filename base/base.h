@@ -35,6 +35,7 @@ enum {
 	BS_E_NOT_LEADER,	/* the request needs the Raft leader; this node is not */
 	BS_E_PROTOCOL,		/* a peer sent something the protocol does not allow */
 	BS_E_AUTH,		/* authentication with the cluster secret failed */
+	BS_E_NOT_CONFIGURED,	/* this node is not part of a cluster yet */
 	BS_E_LAST		/* keep last */
 };
 
@@ -206,6 +207,12 @@ int bs_config_set(struct bs_config *config, enum bs_setting id, const char *valu
 int bs_config_write(const struct bs_config *config, FILE *out, bool all);
 /* Same values for every setting? */
 bool bs_config_equal(const struct bs_config *a, const struct bs_config *b);
+
+/* Write text (plus a newline) to path atomically, mode 0600: a temporary
+ * file beside it, fsync, rename over path, fsync of the directory. On
+ * failure path is unchanged and no temporary file remains. 0 or negative
+ * errno + errmsg naming path. */
+int bs_file_write_atomic(const char *path, const char *text, char *errmsg, size_t errmsg_size);
 
 /* ------------------------------------------------------------------------
  * Secrets file (default /etc/backstay/secrets.json, mode 0600):

@@ -26,6 +26,7 @@ static const char *const bs_codes[] = {
 	[BS_E_NOT_LEADER - BS_E_BASE] = "Not the Raft leader",
 	[BS_E_PROTOCOL - BS_E_BASE] = "Protocol violation by the peer",
 	[BS_E_AUTH - BS_E_BASE] = "Authentication failed",
+	[BS_E_NOT_CONFIGURED - BS_E_BASE] = "Not part of a cluster yet",
 };
 
 _Static_assert(sizeof bs_codes / sizeof bs_codes[0] == BS_E_LAST - BS_E_BASE,

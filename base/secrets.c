@@ -2,10 +2,7 @@
  * The secrets file: cluster id, cluster secret and the PostgreSQL passwords
  * as JSON (through jansson), mode 0600.
  *
- * Writing is atomic: a temporary file in the same directory, created
- * O_EXCL with mode 0600 (and fchmod'ed, so the umask does not matter),
- * written, fsync'ed, renamed over the path; then the directory is fsync'ed
- * so the rename survives a crash. Reading checks the opened file (fstat on
+ * Writing is atomic (bs_file_write_atomic, mode 0600). Reading checks the opened file (fstat on
  * the fd, no stat-then-open race) before trusting a byte of it.
  *
  * Every buffer that held a secret is wiped before it is freed, including the
@@ -22,7 +19,7 @@
 
 #include "internal.h"
 
-enum { SECRETS_FILE_MAX = 64 * 1024, TEMP_TRIES = 8 };
+enum { SECRETS_FILE_MAX = 64 * 1024 };
 
 /* ---- generate ------------------------------------------------------------- */
 
@@ -99,148 +96,19 @@ static char *secrets_json(const struct bs_secrets *s)
 	return text;
 }
 
-/* Split path into its directory (heap, caller frees) and base name. */
-static int split_path(const char *path, char **ret_dir, const char **ret_base)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-
-	if (slash != NULL && slash[1] == '\0')
-		return -EISDIR;
-	if (slash == NULL)
-		dir = strdup(".");
-	else
-		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-	if (dir == NULL)
-		return -ENOMEM;
-	*ret_dir = dir;
-	*ret_base = slash != NULL ? slash + 1 : path;
-	return 0;
-}
-
-/* Create ".<base>.tmp-<random>" in dfd, name into tmp (NAME_MAX + 1). */
-static int create_temp(int dfd, const char *base, char *tmp)
-{
-	uint8_t r[8];
-	char hex[2 * sizeof r + 1];
-	int fd, tries, rv;
-
-	for (tries = 0; tries < TEMP_TRIES; tries++) {
-		rv = bs_clock_random(bs_clock_real(), r, sizeof r);
-		if (rv != 0)
-			return rv;
-		bs_hex(r, sizeof r, hex);
-		if (snprintf(tmp, NAME_MAX + 1, ".%s.tmp-%s", base, hex) > NAME_MAX)
-			return -ENAMETOOLONG;
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
-			return -errno;
-	}
-	return -EEXIST;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	ssize_t got;
-
-	while (n > 0) {
-		got = write(fd, p, n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
-/* Mode, content and fsync of the temporary file; closes fd. */
-static int fill_temp(int fd, const char *text)
-{
-	int rv = 0;
-
-	if (fchmod(fd, 0600) != 0)
-		rv = -errno;
-	if (rv == 0)
-		rv = write_all(fd, text, strlen(text));
-	if (rv == 0)
-		rv = write_all(fd, "\n", 1);
-	if (rv == 0 && fsync(fd) != 0)
-		rv = -errno;
-	if (close(fd) != 0 && rv == 0)
-		rv = -errno;
-	return rv;
-}
-
-/* Steps after the directory is open: temp file, rename, directory fsync. */
-static int write_in_dir(int dfd, const char *path, const char *base, const char *text, char *errmsg,
-			size_t errmsg_size)
-{
-	char tmp[NAME_MAX + 1];
-	int fd, rv;
-
-	fd = create_temp(dfd, base, tmp);
-	if (fd < 0) {
-		bs_errf(errmsg, errmsg_size, "%s: creating a temporary file beside it: %s", path,
-			bs_strerror(fd));
-		return fd;
-	}
-	rv = fill_temp(fd, text);
-	if (rv != 0) {
-		bs_errf(errmsg, errmsg_size, "%s: writing %s: %s", path, tmp, bs_strerror(rv));
-		goto err_unlink_temp;
-	}
-	if (renameat(dfd, tmp, dfd, base) != 0) {
-		rv = -errno;
-		bs_errf(errmsg, errmsg_size, "%s: renaming %s over it: %s", path, tmp,
-			bs_strerror(rv));
-		goto err_unlink_temp;
-	}
-	if (fsync(dfd) != 0) {
-		rv = -errno;
-		bs_errf(errmsg, errmsg_size, "%s: written, but syncing its directory failed: %s",
-			path, bs_strerror(rv));
-	}
-	return rv;
-err_unlink_temp:
-	unlinkat(dfd, tmp, 0);
-	return rv;
-}
-
 int bs_secrets_write(const char *path, const struct bs_secrets *secrets, char *errmsg,
 		     size_t errmsg_size)
 {
-	const char *base;
-	char *dir, *text;
-	int dfd, rv;
+	char *text = secrets_json(secrets);
+	int rv;
 
-	rv = split_path(path, &dir, &base);
-	if (rv != 0) {
-		bs_errf(errmsg, errmsg_size, "%s: %s", path, bs_strerror(rv));
-		return rv;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		rv = -errno;
-		bs_errf(errmsg, errmsg_size, "%s: directory %s: %s", path, dir, bs_strerror(rv));
-		goto err_free_dir;
-	}
-	text = secrets_json(secrets);
 	if (text == NULL) {
-		rv = -ENOMEM;
 		bs_errf(errmsg, errmsg_size, "%s: out of memory", path);
-		goto err_close_dir;
+		return -ENOMEM;
 	}
-	rv = write_in_dir(dfd, path, base, text, errmsg, errmsg_size);
+	rv = bs_file_write_atomic(path, text, errmsg, errmsg_size);
 	explicit_bzero(text, strlen(text));
 	free(text);
-err_close_dir:
-	close(dfd);
-err_free_dir:
-	free(dir);
 	return rv;
 }
 
