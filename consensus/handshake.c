@@ -306,8 +306,8 @@ static const char *hello_shape(const struct cns__tr_hs *hs, const Backstay__Hell
 		return "cluster id is not 16 bytes";
 	if (h->address == NULL || strlen(h->address) > CNS__TR_MAX_ADDRESS)
 		return "address too long";
-	if (h->role != BACKSTAY__ROLE__CTL && h->node_id == 0)
-		return "node id 0";
+	if (h->role == BACKSTAY__ROLE__PEER && h->node_id == 0)
+		return "node id 0"; /* tools (CTL, JOIN) have none: their requests say who */
 	if (h->role == BACKSTAY__ROLE__PEER && h->node_id == hs->self->node_id)
 		return "peer claims our own node id";
 	return NULL;

@@ -16,8 +16,24 @@
 #include "tools.h"
 
 static const struct cli_verb *const verbs[] = {
-	&cli__verb_version, &cli__verb_gen_sample, &cli__verb_show_config,
-	&cli__verb_run,	    &cli__verb_kv,	   NULL,
+	&cli__verb_create_cluster,
+	&cli__verb_join_cluster,
+	&cli__verb_remove_node,
+	&cli__verb_status,
+	&cli__verb_cluster_status,
+	&cli__verb_set_cluster_failover,
+	&cli__verb_set_node_failover,
+	&cli__verb_gen_server_config,
+	&cli__verb_gen_sample,
+	&cli__verb_show_config,
+	&cli__verb_start,
+	&cli__verb_stop,
+	&cli__verb_restart,
+	&cli__verb_service_list,
+	&cli__verb_run,
+	&cli__verb_kv,
+	&cli__verb_version,
+	NULL,
 };
 
 /* The top-level table, seen as a family (its name is empty). */

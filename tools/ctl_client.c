@@ -6,7 +6,11 @@
  * again after a short wait, a bounded number of times. Retrying is safe:
  * BS_E_NOT_LEADER means the request was not applied.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +29,32 @@ void cli__join_address(char *out, size_t size, const char *host, long long port)
 		snprintf(out, size, "[%s]:%lld", host, port);
 	else
 		snprintf(out, size, "%s:%lld", host, port);
+}
+
+/* "ip:port" or "[ipv6]:port" with a numeric address and a port in
+ * 1..65535? */
+bool cli__address_valid(const char *address)
+{
+	char host[CNS_ADDRESS_MAX];
+	const char *colon = strrchr(address, ':');
+	unsigned char buf[sizeof(struct in6_addr)];
+	size_t len;
+	char *end;
+	long port;
+
+	if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+		return false;
+	len = (size_t)(colon - address);
+	memcpy(host, address, len);
+	host[len] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+		return false;
+	if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
+		host[len - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, buf) == 1;
+	}
+	return inet_pton(AF_INET, host, buf) == 1;
 }
 
 static int load_secrets(struct cli_ctx *ctx, const struct bs_config *config, struct bs_secrets *ret)
@@ -95,8 +125,8 @@ int cli__ctl_call(struct cli_ctx *ctx, const struct cli_target *t, const Backsta
 
 	snprintf(at, sizeof at, "%s", t->endpoint);
 	for (attempt = 0; attempt < CTL_ATTEMPTS; attempt++) {
-		rv = cns_call(&t->secrets, at, BACKSTAY__ROLE__CTL, req, t->timeout_ms, &resp,
-			      errmsg, sizeof errmsg);
+		rv = cns_call(&t->secrets, at, t->role ? t->role : BACKSTAY__ROLE__CTL, req,
+			      t->timeout_ms, &resp, errmsg, sizeof errmsg);
 		if (rv != 0 && strcmp(at, t->endpoint) != 0) {
 			/* The leader we were sent to is gone (it may just have
 			 * died): ask the node we started from again. */
@@ -129,4 +159,135 @@ void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp)
 	else
 		fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb,
 			msg[0] ? msg : bs_strerror(resp->code));
+}
+
+void cli__quiet_start(enum bs_log_level *saved)
+{
+	*saved = bs_log_get_level();
+	if (*saved < BS_LOG_ERROR)
+		bs_log_set_level(BS_LOG_ERROR);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int cli__kv_put_text(struct cli_ctx *ctx, const struct cli_target *t, const char *key,
+		     const char *value)
+{
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__KvPut put = BACKSTAY__KV_PUT__INIT;
+	Backstay__CtlResponse *resp;
+	uint8_t buf[512];
+	int rv = CLI_OK;
+
+	put.key.data = (uint8_t *)key;
+	put.key.len = strlen(key);
+	put.value.data = (uint8_t *)value;
+	put.value.len = strlen(value);
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
+	cmd.put = &put;
+	if (backstay__kv_command__get_packed_size(&cmd) > sizeof buf)
+		return CLI_FAIL;
+	req.id = 1;
+	req.verb = "kv.put";
+	req.payload.data = buf;
+	req.payload.len = backstay__kv_command__pack(&cmd, buf);
+	if (cli__ctl_call(ctx, t, &req, &resp) != 0)
+		return CLI_FAIL;
+	if (resp->code != 0) {
+		cli__print_failure(ctx, resp);
+		rv = CLI_FAIL;
+	}
+	backstay__ctl_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+static void request_init(Backstay__CtlRequest *req, const char *verb, const char *const *args)
+{
+	size_t n = 0;
+
+	while (args != NULL && args[n] != NULL)
+		n++;
+	req->id = 1;
+	req->verb = (char *)verb;
+	req->n_args = n;
+	req->args = (char **)args;
+}
+
+/* resp's payload as JSON: 0 or BS_E_PARSE with errmsg. */
+static int payload_json(const Backstay__CtlResponse *resp, json_t **ret, char *errmsg, size_t size)
+{
+	json_error_t jerr;
+
+	*ret = json_loadb((const char *)resp->payload.data, resp->payload.len, 0, &jerr);
+	if (*ret != NULL)
+		return 0;
+	bs_errf(errmsg, size, "the node's answer is not JSON: %s", jerr.text);
+	return BS_E_PARSE;
+}
+
+int cli__call_json(struct cli_ctx *ctx, const struct cli_target *t, const char *verb,
+		   const char *const *args, json_t **ret)
+{
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	Backstay__CtlResponse *resp;
+	char errmsg[256];
+	int rv = CLI_FAIL;
+
+	request_init(&req, verb, args);
+	if (cli__ctl_call(ctx, t, &req, &resp) != 0)
+		return CLI_FAIL;
+	if (resp->code != 0)
+		cli__print_failure(ctx, resp);
+	else if (payload_json(resp, ret, errmsg, sizeof errmsg) != 0)
+		fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb, errmsg);
+	else
+		rv = CLI_OK;
+	backstay__ctl_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+int cli__ask_json(const struct cli_target *t, const char *address, const char *verb,
+		  unsigned timeout_ms, json_t **ret, char *errmsg, size_t size)
+{
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	Backstay__CtlResponse *resp;
+	int rv;
+
+	request_init(&req, verb, NULL);
+	rv = cns_call(&t->secrets, address, BACKSTAY__ROLE__CTL, &req, timeout_ms, &resp, errmsg,
+		      size);
+	if (rv != 0)
+		return rv;
+	rv = resp->code;
+	if (rv != 0)
+		bs_errf(errmsg, size, "%s", resp->message[0] ? resp->message : bs_strerror(rv));
+	else
+		rv = payload_json(resp, ret, errmsg, size);
+	backstay__ctl_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+int cli__call_ok(struct cli_ctx *ctx, const struct cli_target *t, const char *verb,
+		 const char *const *args)
+{
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	Backstay__CtlResponse *resp;
+	int rv = CLI_OK;
+
+	request_init(&req, verb, args);
+	if (cli__ctl_call(ctx, t, &req, &resp) != 0)
+		return CLI_FAIL;
+	if (resp->code != 0) {
+		cli__print_failure(ctx, resp);
+		rv = CLI_FAIL;
+	}
+	backstay__ctl_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+const char *cli__jstr(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : "";
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "internal.h"
@@ -47,32 +48,6 @@ static int positive(const struct bs_config *c, enum bs_setting id, unsigned long
 	return 0;
 }
 
-/* "ip:port" or "[ipv6]:port" with a numeric address and a port in
- * 1..65535? */
-static bool address_valid(const char *address)
-{
-	char host[CNS_ADDRESS_MAX];
-	const char *colon = strrchr(address, ':');
-	unsigned char buf[sizeof(struct in6_addr)];
-	size_t len;
-	char *end;
-	long port;
-
-	if (colon == NULL || (size_t)(colon - address) >= sizeof host)
-		return false;
-	len = (size_t)(colon - address);
-	memcpy(host, address, len);
-	host[len] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
-		return false;
-	if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
-		host[len - 1] = '\0';
-		return inet_pton(AF_INET6, host + 1, buf) == 1;
-	}
-	return inet_pton(AF_INET, host, buf) == 1;
-}
-
 /* One 'ID=IP:PORT' of consensus.initial_cluster into m: 0 or -EINVAL. */
 static int member_parse(const char *text, struct cns_member *m)
 {
@@ -83,7 +58,7 @@ static int member_parse(const char *text, struct cns_member *m)
 		return -EINVAL;
 	errno = 0;
 	m->id = strtoull(text, &end, 10);
-	if (end != eq || errno != 0 || m->id == 0 || !address_valid(eq + 1) ||
+	if (end != eq || errno != 0 || m->id == 0 || !cli__address_valid(eq + 1) ||
 	    strlen(eq + 1) >= sizeof m->address)
 		return -EINVAL;
 	snprintf(m->address, sizeof m->address, "%s", eq + 1);
@@ -136,25 +111,6 @@ static int initial_cluster(struct daemon *d, uint64_t self, struct cns_member *m
 	return 0;
 }
 
-/* mkdir -p, 0700 for what it creates. 0 or negative errno. */
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-		return -ENAMETOOLONG;
-	for (p = strchr(buf + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The store directory, bootstrapped from consensus.initial_cluster when it
  * holds no Raft state yet. 0 or negative errno (logged). */
 static int prepare_store(struct daemon *d, uint64_t self)
@@ -172,7 +128,7 @@ static int prepare_store(struct daemon *d, uint64_t self)
 	    (int)sizeof d->store_dir)
 		rv = -ENAMETOOLONG;
 	else
-		rv = make_dirs(data_dir);
+		rv = cli__make_dirs(data_dir, 0700);
 	if (rv != 0) {
 		bs_error(DAEMON_COMPONENT, "data_dir %s: %s", data_dir, bs_strerror(rv));
 		return rv;
@@ -205,6 +161,45 @@ static int apply_log_level(const struct bs_config *c)
 	return 0;
 }
 
+/*
+ * Who this node is: data_dir/node.json (create-cluster, join-cluster), or
+ * for a node of consensus.initial_cluster, consensus.node_id. Neither:
+ * BS_E_NOT_CONFIGURED (logged), which `run` turns into exit code 78 so
+ * that systemd does not restart it in a loop.
+ */
+static int load_identity(struct daemon *d)
+{
+	const struct bs_config *c = d->config;
+	int64_t id = bs_config_int(c, BS_SET_CONSENSUS_NODE_ID);
+	char errmsg[512];
+	int rv;
+
+	rv = cli__identity_read(d->data_dir, &d->self, errmsg, sizeof errmsg);
+	if (rv == 0) {
+		if (id > 0)
+			bs_warn(DAEMON_COMPONENT,
+				"consensus.node_id ignored: this node is %s "
+				"(id %llu) by %s/node.json",
+				d->self.name, (unsigned long long)d->self.id, d->data_dir);
+		return 0;
+	}
+	if (rv != -ENOENT) {
+		bs_error(DAEMON_COMPONENT, "%s", errmsg);
+		return rv;
+	}
+	if (id <= 0) {
+		bs_error(DAEMON_COMPONENT,
+			 "this node is not part of a cluster yet: run "
+			 "create-cluster on the first node and join-cluster on the others");
+		return BS_E_NOT_CONFIGURED;
+	}
+	d->self.id = (uint64_t)id;
+	d->self.guid[0] = '\0';
+	if (cli__node_name(c, d->self.name, sizeof d->self.name) != 0)
+		snprintf(d->self.name, sizeof d->self.name, "node-%lld", (long long)id);
+	return 0;
+}
+
 /* Everything start needs from the configuration and the secrets file. */
 static int prepare(struct daemon *d, struct cns_config *cc)
 {
@@ -212,17 +207,15 @@ static int prepare(struct daemon *d, struct cns_config *cc)
 	const char *publish = bs_config_str(c, BS_SET_PUBLISH_ADDRESS);
 	const char *secrets_path = bs_config_str(c, BS_SET_SECRETS_FILE);
 	unsigned long port, hb, et, thr, trail, frame;
-	int64_t id = bs_config_int(c, BS_SET_CONSENSUS_NODE_ID);
 	char errmsg[512];
+	int rv;
 
 	if (apply_log_level(c) != 0)
 		return -EINVAL;
-	if (id <= 0) {
-		bs_error(DAEMON_COMPONENT, "consensus.node_id is not set: create-cluster and "
-					   "join-cluster set it, or set it by hand with "
-					   "consensus.initial_cluster");
-		return -EINVAL;
-	}
+	snprintf(d->data_dir, sizeof d->data_dir, "%s", bs_config_str(c, BS_SET_DATA_DIR));
+	rv = load_identity(d);
+	if (rv != 0)
+		return rv;
 	if (publish == NULL) {
 		bs_error(DAEMON_COMPONENT, "publish_address is not set: the address every other "
 					   "node and tool reaches this one at");
@@ -236,7 +229,7 @@ static int prepare(struct daemon *d, struct cns_config *cc)
 	    positive(c, BS_SET_CONSENSUS_MAX_FRAME_BYTES, 1ul << 30, &frame) != 0)
 		return -EINVAL;
 	cli__join_address(d->address, sizeof d->address, publish, (long long)port);
-	if (!address_valid(d->address)) {
+	if (!cli__address_valid(d->address)) {
 		bs_error(DAEMON_COMPONENT, "publish_address must be a numeric IP address, not '%s'",
 			 publish);
 		return -EINVAL;
@@ -246,7 +239,7 @@ static int prepare(struct daemon *d, struct cns_config *cc)
 		return -EINVAL;
 	}
 	*cc = (struct cns_config){
-		.id = (uint64_t)id,
+		.id = d->self.id,
 		.address = d->address,
 		.listen_host = bs_config_str(c, BS_SET_CONSENSUS_BIND_ADDRESS),
 		.listen_port = (int)port,
@@ -262,7 +255,15 @@ static int prepare(struct daemon *d, struct cns_config *cc)
 		.on_state = NULL, /* set by the caller */
 		.data = d,
 	};
-	return prepare_store(d, (uint64_t)id);
+	rv = prepare_store(d, d->self.id);
+	if (rv != 0)
+		return rv;
+	d->pid_fd = cli__pidfile_lock(d->data_dir, errmsg, sizeof errmsg);
+	if (d->pid_fd < 0) {
+		bs_error(DAEMON_COMPONENT, "%s", errmsg);
+		return d->pid_fd;
+	}
+	return 0;
 }
 
 /* ---- reload ------------------------------------------------------------------------ */
@@ -384,6 +385,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	daemon_stop(d, CLI_OK);
 }
 
+static void on_tick(uv_timer_t *t);
+
 static void on_state(void *data)
 {
 	struct daemon *d = data;
@@ -399,6 +402,16 @@ static void on_state(void *data)
 	}
 	sd_notifyf(0, "STATUS=%s in term %llu, leader %llu", cns_role_name(st.role),
 		   (unsigned long long)st.term, (unsigned long long)st.leader_id);
+	if (st.role == CNS_LEADER && st.ready) /* its metadata upkeep: now, not in 2 s */
+		uv_timer_start(&d->tick, on_tick, 0, DAEMON_TICK_MS);
+}
+
+bool daemon__is_ready_leader(struct daemon *d)
+{
+	struct cns_status st;
+
+	cns_node_status(d->node, &st);
+	return st.role == CNS_LEADER && st.ready;
 }
 
 /* A leader that cannot write to its disk refuses every new entry: the
@@ -430,11 +443,13 @@ static void on_tick(uv_timer_t *t)
 
 	check_disk(d);
 	daemon__watches_progress(d);
+	daemon__cluster_tick(d);
 }
 
 static void on_reap(uv_check_t *c)
 {
 	daemon__reap(c->data);
+	daemon__changes_reap(c->data, false);
 }
 
 static void start_handles(struct daemon *d)
@@ -474,14 +489,15 @@ static int start(struct daemon *d)
 		return rv;
 	}
 	start_handles(d);
-	bs_info(DAEMON_COMPONENT, "node %llu listening on %s port %d, advertised as %s; store %s",
-		(unsigned long long)cc.id, cc.listen_host, cns_node_port(d->node), d->address,
-		d->store_dir);
+	d->started_ms = bs_clock_now_ms(bs_clock_real());
+	bs_info(DAEMON_COMPONENT,
+		"node %s (id %llu) listening on %s port %d, advertised as %s; store %s",
+		d->self.name, (unsigned long long)cc.id, cc.listen_host, cns_node_port(d->node),
+		d->address, d->store_dir);
 	cns_node_status(d->node, &st);
 	if (st.n_members == 0)
-		bs_warn(DAEMON_COMPONENT,
-			"no cluster configuration yet: set "
-			"consensus.initial_cluster, or join this node to a cluster");
+		bs_info(DAEMON_COMPONENT, "no cluster configuration yet: waiting for the leader "
+					  "to add this node");
 	sd_notify(0, "READY=1");
 	return 0;
 }
@@ -498,6 +514,7 @@ int cli__daemon_run(struct bs_config *config, const char *config_path)
 	}
 	d->config = config;
 	d->config_path = config_path;
+	d->pid_fd = -1;
 	signal(SIGPIPE, SIG_IGN); /* a peer or tool that hangs up must not kill us */
 	rv = uv_loop_init(&d->loop);
 	if (rv == 0) {
@@ -507,14 +524,22 @@ int cli__daemon_run(struct bs_config *config, const char *config_path)
 			bs_info(DAEMON_COMPONENT, "stopped");
 			rv = d->exit_code;
 		} else {
-			rv = CLI_FAIL;
+			rv = rv == BS_E_NOT_CONFIGURED ? CLI_NOT_CONFIGURED : CLI_FAIL;
 		}
 		uv_run(&d->loop, UV_RUN_DEFAULT); /* handles of a failed start */
 		daemon__reap(d);
+		daemon__changes_reap(d, true);
 		uv_loop_close(&d->loop);
 	} else {
 		bs_error(DAEMON_COMPONENT, "uv loop: %s", uv_strerror(rv));
 		rv = CLI_FAIL;
+	}
+	if (d->pid_fd >= 0) {
+		char path[PATH_MAX];
+
+		cli__pidfile_path(path, sizeof path, d->data_dir);
+		unlink(path); /* while still holding the lock */
+		close(d->pid_fd);
 	}
 	bs_secrets_wipe(&d->secrets);
 	bs_config_free(d->config);

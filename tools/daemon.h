@@ -12,9 +12,11 @@
 
 #include "base.h"
 #include "consensus.h"
+#include "internal.h"
 
 struct daemon_watch;
 struct daemon_req;
+struct daemon_change;
 
 struct daemon {
 	uv_loop_t loop;
@@ -27,6 +29,15 @@ struct daemon {
 	uv_check_t reaper; /* frees answered requests (see daemon__reap) */
 	char address[CNS_ADDRESS_MAX];
 	char store_dir[PATH_MAX];
+	char data_dir[PATH_MAX];
+	struct cli_identity self; /* guid "" for a node of consensus.initial_cluster */
+	int pid_fd;		  /* data_dir/backstay.pid, locked; -1 before */
+	uint64_t started_ms;
+	/* Membership changes asked for by tools (daemon_cluster.c): one at a
+	 * time, in arrival order; finished ones wait for daemon__reap. */
+	struct daemon_change *changes, *changes_done;
+	bool meta_pending; /* meta_req (the leader's metadata upkeep) in flight */
+	struct cns_req meta_req;
 	struct daemon_watch *watches;
 	struct daemon_req *answered; /* to free after the node's dispatch loop */
 	bool stopping;
@@ -49,5 +60,28 @@ void daemon__watches_progress(struct daemon *d);
 void daemon__reap(struct daemon *d);
 /* Forget every watch stream (the node is closed: no unwatch needed). */
 void daemon__watches_free(struct daemon *d);
+/* Answer with a payload as is (JSON text): cns_ctl_reply's result. */
+int daemon__reply_raw(struct daemon *d, uint64_t conn_id, uint64_t id, int code, const char *msg,
+		      const uint8_t *payload, size_t len);
+/* Answer a failed request (the leader's address for BS_E_NOT_LEADER). */
+void daemon__reply_error(struct daemon *d, uint64_t conn_id, uint64_t id, int code);
+/* The `status` answer's "node" object: name, guid, publish_address, pid,
+ * uptime_s, version. A new reference or NULL. */
+struct json_t *daemon__node_json(struct daemon *d);
+
+/* Leading, with this term's barrier applied (reads are current)? */
+bool daemon__is_ready_leader(struct daemon *d);
+
+/* daemon_cluster.c: cluster.members, member.join (role JOIN),
+ * member.remove. Returns false when verb is not one of them. */
+bool daemon__cluster_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role,
+			 const Backstay__CtlRequest *req);
+/* Every tick, on the leader: its own member metadata written, the
+ * metadata of members no longer in the configuration deleted, a change
+ * that could not start (busy) tried again. */
+void daemon__cluster_tick(struct daemon *d);
+/* Free finished changes (see daemon__reap); with the node closed, every
+ * queued change too. */
+void daemon__changes_reap(struct daemon *d, bool all);
 
 #endif

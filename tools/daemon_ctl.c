@@ -13,7 +13,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bs_build.h"
 #include "daemon.h"
 #include "internal.h"
 
@@ -38,8 +40,8 @@ struct daemon_watch {
 
 /* ---- answering ----------------------------------------------------------------- */
 
-static int reply_raw(struct daemon *d, uint64_t conn_id, uint64_t id, int code, const char *msg,
-		     const uint8_t *payload, size_t len)
+int daemon__reply_raw(struct daemon *d, uint64_t conn_id, uint64_t id, int code, const char *msg,
+		      const uint8_t *payload, size_t len)
 {
 	Backstay__CtlResponse resp = BACKSTAY__CTL_RESPONSE__INIT;
 
@@ -61,16 +63,17 @@ static int reply(struct daemon *d, uint64_t conn_id, uint64_t id, int code, cons
 	int rv;
 
 	if (buf == NULL)
-		return reply_raw(d, conn_id, id, -ENOMEM, bs_strerror(-ENOMEM), NULL, 0);
+		return daemon__reply_raw(d, conn_id, id, -ENOMEM, bs_strerror(-ENOMEM), NULL, 0);
 	if (result != NULL)
 		backstay__kv_result__pack(result, buf);
-	rv = reply_raw(d, conn_id, id, code, msg, buf, len);
+	rv = daemon__reply_raw(d, conn_id, id, code, msg, buf, len);
 	free(buf);
 	if (rv == BS_E_FRAME_TOO_BIG)
-		rv = reply_raw(d, conn_id, id, rv,
-			       "the answer is larger than consensus.max_frame_bytes: ask for less "
-			       "(--limit)",
-			       NULL, 0);
+		rv = daemon__reply_raw(
+			d, conn_id, id, rv,
+			"the answer is larger than consensus.max_frame_bytes: ask for less "
+			"(--limit)",
+			NULL, 0);
 	if (rv != 0 && rv != -ENOTCONN)
 		bs_warn(CTL_COMPONENT, "answering request %llu: %s", (unsigned long long)id,
 			bs_strerror(rv));
@@ -79,7 +82,7 @@ static int reply(struct daemon *d, uint64_t conn_id, uint64_t id, int code, cons
 
 /* A failed request: the leader's address for BS_E_NOT_LEADER, else the
  * error's text (and what it means for a write whose fate is unknown). */
-static void reply_error(struct daemon *d, uint64_t conn_id, uint64_t id, int code)
+void daemon__reply_error(struct daemon *d, uint64_t conn_id, uint64_t id, int code)
 {
 	struct cns_status st;
 	const char *msg = bs_strerror(code);
@@ -144,7 +147,7 @@ static void write_done(struct cns_req *req, int status, const Backstay__KvResult
 	struct daemon_req *dr = req->data;
 
 	if (status != 0)
-		reply_error(dr->d, dr->conn_id, dr->id, status);
+		daemon__reply_error(dr->d, dr->conn_id, dr->id, status);
 	else
 		reply(dr->d, dr->conn_id, dr->id, result->code, result_text(result->code), result);
 	req_answered(dr);
@@ -187,7 +190,7 @@ static void handle_write(struct daemon *d, uint64_t conn_id, const Backstay__Ctl
 		rv = cns_propose(d->node, &dr->req, cmd, 0, write_done); /* packs cmd */
 	}
 	if (rv != 0) {
-		reply_error(d, conn_id, req->id, rv);
+		daemon__reply_error(d, conn_id, req->id, rv);
 		free(dr);
 	}
 out:
@@ -250,7 +253,7 @@ static void read_done(struct cns_req *req, int status, const Backstay__KvResult 
 	struct daemon_req *dr = req->data;
 
 	if (status != 0)
-		reply_error(dr->d, dr->conn_id, dr->id, status);
+		daemon__reply_error(dr->d, dr->conn_id, dr->id, status);
 	else
 		reply_range(dr->d, dr->conn_id, dr->id, dr->exact, dr->key, dr->key_len, result);
 	req_answered(dr);
@@ -304,7 +307,7 @@ static void handle_read(struct daemon *d, uint64_t conn_id, const Backstay__CtlR
 			backstay__kv_result__free_unpacked(r, NULL);
 	}
 	if (rv != 0)
-		reply_error(d, conn_id, req->id, rv);
+		daemon__reply_error(d, conn_id, req->id, rv);
 }
 
 /* ---- watches --------------------------------------------------------------------- */
@@ -357,7 +360,7 @@ static void handle_watch(struct daemon *d, uint64_t conn_id, const Backstay__Ctl
 	}
 	w = calloc(1, sizeof *w);
 	if (w == NULL) {
-		reply_error(d, conn_id, req->id, -ENOMEM);
+		daemon__reply_error(d, conn_id, req->id, -ENOMEM);
 		return;
 	}
 	w->d = d;
@@ -366,7 +369,7 @@ static void handle_watch(struct daemon *d, uint64_t conn_id, const Backstay__Ctl
 	rv = cns_watch(d->node, req->args[0], strlen(req->args[0]), watch_event, w, &w->watch_id);
 	if (rv != 0) {
 		free(w);
-		reply_error(d, conn_id, req->id, rv);
+		daemon__reply_error(d, conn_id, req->id, rv);
 		return;
 	}
 	w->next = d->watches;
@@ -427,6 +430,17 @@ static json_t *status_json(const struct cns_status *st)
 	return obj;
 }
 
+json_t *daemon__node_json(struct daemon *d)
+{
+	uint64_t now = bs_clock_now_ms(bs_clock_real());
+	const char *publish = bs_config_str(d->config, BS_SET_PUBLISH_ADDRESS);
+
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "name", d->self.name, "guid",
+			 d->self.guid, "publish_address", publish != NULL ? publish : "", "pid",
+			 (json_int_t)getpid(), "uptime_s",
+			 (json_int_t)((now - d->started_ms) / 1000), "version", BS_VERSION);
+}
+
 static void handle_status(struct daemon *d, uint64_t conn_id, const Backstay__CtlRequest *req)
 {
 	struct cns_status st;
@@ -435,13 +449,15 @@ static void handle_status(struct daemon *d, uint64_t conn_id, const Backstay__Ct
 
 	cns_node_status(d->node, &st);
 	obj = status_json(&st);
+	if (obj != NULL)
+		json_object_set_new(obj, "node", daemon__node_json(d));
 	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 	json_decref(obj);
 	if (text == NULL) {
-		reply_error(d, conn_id, req->id, -ENOMEM);
+		daemon__reply_error(d, conn_id, req->id, -ENOMEM);
 		return;
 	}
-	reply_raw(d, conn_id, req->id, 0, "", (const uint8_t *)text, strlen(text));
+	daemon__reply_raw(d, conn_id, req->id, 0, "", (const uint8_t *)text, strlen(text));
 	free(text);
 }
 
@@ -457,9 +473,11 @@ void daemon__on_ctl(void *data, uint64_t conn_id, Backstay__Role role, uint64_t 
 	bs_debug(CTL_COMPONENT, "request %llu '%s' on connection %llu", (unsigned long long)req->id,
 		 verb, (unsigned long long)conn_id);
 	if (d->stopping) {
-		reply_error(d, conn_id, req->id, -ESHUTDOWN);
+		daemon__reply_error(d, conn_id, req->id, -ESHUTDOWN);
+	} else if (daemon__cluster_ctl(d, conn_id, role, req)) {
+		/* answered (or to be) by daemon_cluster.c */
 	} else if (role != BACKSTAY__ROLE__CTL) {
-		reply(d, conn_id, req->id, -EOPNOTSUPP, "joining a cluster is not supported yet",
+		reply(d, conn_id, req->id, -EOPNOTSUPP, "a joining node may only ask member.join",
 		      NULL);
 	} else if (strcmp(verb, "kv.put") == 0) {
 		handle_write(d, conn_id, req, BACKSTAY__KV_COMMAND__OP_PUT);

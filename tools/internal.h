@@ -9,8 +9,9 @@
 #include "consensus.h"
 
 struct bs_config;
+struct json_t;
 
-#define CLI_MAX_OPTS 4 /* verb-specific flags per verb */
+#define CLI_MAX_OPTS 8 /* verb-specific flags per verb */
 
 /* A flag only some verbs take (--lease ID, --local). Its value lands in
  * cli_ctx.opt[i], i being its place in the verb's list. */
@@ -66,6 +67,18 @@ extern const struct cli_verb cli__verb_gen_sample;
 extern const struct cli_verb cli__verb_show_config;
 extern const struct cli_verb cli__verb_run;
 extern const struct cli_verb cli__verb_kv;
+extern const struct cli_verb cli__verb_create_cluster;
+extern const struct cli_verb cli__verb_join_cluster;
+extern const struct cli_verb cli__verb_remove_node;
+extern const struct cli_verb cli__verb_status;
+extern const struct cli_verb cli__verb_cluster_status;
+extern const struct cli_verb cli__verb_set_cluster_failover;
+extern const struct cli_verb cli__verb_set_node_failover;
+extern const struct cli_verb cli__verb_gen_server_config;
+extern const struct cli_verb cli__verb_start;
+extern const struct cli_verb cli__verb_stop;
+extern const struct cli_verb cli__verb_restart;
+extern const struct cli_verb cli__verb_service_list;
 
 /* Load the configuration a verb runs with: ctx->config_path, else the
  * default path, else defaults. On failure prints the reason to ctx->err and
@@ -80,8 +93,56 @@ struct bs_config *cli__load_config(struct cli_ctx *ctx);
  * (freed before returning). */
 int cli__daemon_run(struct bs_config *config, const char *config_path);
 
+/* "ip:port" or "[ipv6]:port" with a numeric address and a port in
+ * 1..65535? */
+bool cli__address_valid(const char *address);
+
+/* Keys of the replicated KV that hold the cluster's own state. */
+#define CLI_KV_PREFIX "cluster/"
+#define CLI_KV_MEMBERS "cluster/members/"	      /* + id as 16 hex: metadata JSON */
+#define CLI_KV_FAILOVER "cluster/failover"	      /* "enabled" | "disabled" */
+#define CLI_KV_NODE_FAILOVER "cluster/node_failover/" /* + guid: the same */
+
 /* "ip:port" with the IPv6 form bracketed, into out. */
 void cli__join_address(char *out, size_t size, const char *host, long long port);
+
+/* ---- this node's identity (identity.c) ---------------------------------- */
+
+#define CLI_GUID_LEN 32
+
+/* data_dir/node.json: written by create-cluster and join-cluster. */
+struct cli_identity {
+	uint64_t id;		     /* Raft id: new at every join */
+	char name[256];		     /* fqdn (lower case) or the host name */
+	char guid[CLI_GUID_LEN + 1]; /* lasting: kept across --recovery */
+};
+
+bool cli__identity_exists(const char *data_dir);
+/* 0, -ENOENT when there is none, BS_E_PARSE when it is malformed; errmsg
+ * names the file. */
+int cli__identity_read(const char *data_dir, struct cli_identity *ret, char *errmsg, size_t size);
+/* Atomically (mode 0600). 0 or negative errno + errmsg. */
+int cli__identity_write(const char *data_dir, const struct cli_identity *idn, char *errmsg,
+			size_t size);
+void cli__identity_remove(const char *data_dir);
+/* A new identity named name: random GUID and Raft id. 0 or negative errno. */
+int cli__identity_new(const char *name, struct cli_identity *ret);
+/* A fresh Raft id: positive, fits a JSON integer. */
+uint64_t cli__new_raft_id(void);
+/* This node's name: fqdn, else the host name, lower-cased. 0 or -errno. */
+int cli__node_name(const struct bs_config *config, char *out, size_t size);
+
+/* ---- the daemon's files (pidfile.c) -------------------------------------- */
+
+/* data_dir/backstay.pid, locked (flock) by the running daemon. */
+void cli__pidfile_path(char *out, size_t size, const char *data_dir);
+/* The daemon: take the lock and write our pid. An fd to keep open for the
+ * life of the process, or negative errno + errmsg ("another backstay (pid
+ * N) runs on data_dir"). */
+int cli__pidfile_lock(const char *data_dir, char *errmsg, size_t size);
+/* Tools: the pid of the daemon running on data_dir (the lock is held),
+ * or 0 when none runs. */
+long cli__daemon_pid(const char *data_dir);
 
 /* ---- talking to a node (ctl_client.c) ------------------------------------ */
 
@@ -90,6 +151,7 @@ struct cli_target {
 	struct bs_secrets secrets;
 	char endpoint[CNS_ADDRESS_MAX];
 	unsigned timeout_ms;
+	Backstay__Role role; /* 0 = CTL */
 };
 
 /* Fill t from ctx's flags and configuration: --endpoint, else
@@ -111,6 +173,60 @@ int cli__ctl_call(struct cli_ctx *ctx, const struct cli_target *t, const Backsta
 /* Print "<prog> <verb>: <what>" and the node's message for a response
  * whose code is not 0. */
 void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp);
+
+/* A tool reports failures itself: the transport's log lines about its own
+ * connection would be noise (level raised to error; *saved to restore).
+ * Also, a node that hangs up must not kill the tool with SIGPIPE. */
+void cli__quiet_start(enum bs_log_level *saved);
+/* Put key = value (short text) through the leader: CLI_OK or CLI_FAIL. */
+int cli__kv_put_text(struct cli_ctx *ctx, const struct cli_target *t, const char *key,
+		     const char *value);
+
+/*
+ * verb + args to the target (following leader redirects), expecting a JSON
+ * answer: CLI_OK and *ret (a new reference), or CLI_FAIL with the reason
+ * printed. args is NULL-terminated (may be NULL).
+ */
+int cli__call_json(struct cli_ctx *ctx, const struct cli_target *t, const char *verb,
+		   const char *const *args, struct json_t **ret);
+/* The same without redirects, to one address, quietly: 0 and *ret, or
+ * negative errno with errmsg ("connection refused", the node's message). */
+int cli__ask_json(const struct cli_target *t, const char *address, const char *verb,
+		  unsigned timeout_ms, struct json_t **ret, char *errmsg, size_t size);
+/* verb + args, expecting code 0: CLI_OK or CLI_FAIL (printed). */
+int cli__call_ok(struct cli_ctx *ctx, const struct cli_target *t, const char *verb,
+		 const char *const *args);
+
+/* obj[key] as a string; "" when missing or not a string. */
+const char *cli__jstr(const struct json_t *obj, const char *key);
+static inline const char *cli__or(const char *s, const char *otherwise)
+{
+	return s != NULL ? s : otherwise;
+}
+
+/* The member of cluster (a cluster.members answer) named, or at the
+ * address, or with the id `what`; NULL with the reason and the list of
+ * members printed. Borrowed from cluster. */
+const struct json_t *cli__member_find(struct cli_ctx *ctx, const struct json_t *cluster,
+				      const char *what);
+
+/* ---- the daemon process (service.c) -------------------------------------- */
+
+/* Start the daemon for config (its file: ctx->config_path or the default)
+ * and wait until it answers on its port: through systemd when systemd runs
+ * backstay.service with the default configuration, else as a detached
+ * child logging to log_directory/backstay.log. Already running: nothing to
+ * do. CLI_OK with *ret_pid, or CLI_FAIL (printed). */
+int cli__daemon_start(struct cli_ctx *ctx, const struct bs_config *config, long *ret_pid);
+/* Stop it (SIGTERM, or systemctl stop) and wait until it is gone (30 s).
+ * Not running: CLI_OK. */
+int cli__daemon_stop(struct cli_ctx *ctx, const struct bs_config *config);
+/* Seconds since the daemon on data_dir started (its pidfile's age). */
+long cli__daemon_uptime_s(const char *data_dir);
+/* mkdir -p; mode for what it creates. 0 or negative errno. */
+int cli__make_dirs(const char *path, unsigned mode);
+/* Is the numeric address one of this machine's (can it be bound)? */
+bool cli__address_is_local(const char *ip);
 
 /* ---- showing keys (kv_print.c) ------------------------------------------ */
 

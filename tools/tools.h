@@ -16,6 +16,9 @@ enum {
 	CLI_OK = 0,
 	CLI_FAIL = 1,  /* the verb ran and failed: bad config, unreachable node ... */
 	CLI_USAGE = 2, /* unknown verb or flag, missing or extra argument */
+	/* `run` on a node that is not part of a cluster yet (EX_CONFIG):
+	 * backstay.service does not restart on it. */
+	CLI_NOT_CONFIGURED = 78,
 };
 
 /* Run one command line. argv[0] names the program in messages (its base

@@ -42,17 +42,6 @@ static int parse_number(struct cli_ctx *ctx, const char *name, const char *text,
 	return CLI_OK;
 }
 
-/* A tool reports failures itself, from the error messages: the transport's
- * log lines about its own connection would be noise. Also, a node that
- * hangs up must not kill the tool with SIGPIPE. */
-static void quiet_start(enum bs_log_level *saved)
-{
-	*saved = bs_log_get_level();
-	if (*saved < BS_LOG_ERROR)
-		bs_log_set_level(BS_LOG_ERROR);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 /* Send req; on success *ret_result is the node's KvResult (the caller frees
  * it). CLI_OK, or CLI_FAIL with the reason printed. */
 static int kv_call(struct cli_ctx *ctx, const Backstay__CtlRequest *req,
@@ -65,7 +54,7 @@ static int kv_call(struct cli_ctx *ctx, const Backstay__CtlRequest *req,
 
 	if (rv != CLI_OK)
 		return rv;
-	quiet_start(&saved);
+	cli__quiet_start(&saved);
 	if (cli__ctl_call(ctx, &t, req, &resp) != 0) {
 		rv = CLI_FAIL;
 	} else if (resp->code != 0) {
@@ -452,7 +441,7 @@ static int run_watch(struct cli_ctx *ctx)
 		return CLI_USAGE;
 	if (cli__target_load(ctx, &t) != CLI_OK)
 		return CLI_FAIL;
-	quiet_start(&saved);
+	cli__quiet_start(&saved);
 	w.endpoint = t.endpoint;
 	req.id = 1;
 	req.verb = "kv.watch";

@@ -248,7 +248,7 @@ wait_leader() { # wait_leader [EXCLUDED]: prints the leader's index
 check_sanitizers() {
 	local i
 	for ((i = 1; i <= N; i++)); do
-		if grep -qE "runtime error:|ERROR: (Address|Leak)Sanitizer" "$TMP/n$i/log" 2>/dev/null; then
+		if grep -qE "runtime error:|ERROR: (Address|Leak)Sanitizer" "$TMP/n$i/${IT_LOG:-log}" 2>/dev/null; then
 			fail "node $i: sanitizer report in its log"
 		fi
 	done
@@ -258,8 +258,8 @@ dump_logs() {
 	local i
 	[ -n "${TMP:-}" ] || return 0
 	for ((i = 1; i <= N; i++)); do
-		[ -f "$TMP/n$i/log" ] || continue
+		[ -f "$TMP/n$i/${IT_LOG:-log}" ] || continue
 		echo "---- node $i log (last 40 lines)"
-		tail -n 40 "$TMP/n$i/log"
+		tail -n 40 "$TMP/n$i/${IT_LOG:-log}"
 	done
 }
