@@ -18,6 +18,7 @@ int bs_test_config(void);
 int bs_test_secrets(void);
 int bs_test_codec(void);
 int bs_test_cli(void);
+int bs_test_render(void);
 int bs_test_store(void);
 int bs_test_writer(void);
 int bs_test_fsm(void);
