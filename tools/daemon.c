@@ -29,6 +29,7 @@
 
 #define DAEMON_COMPONENT "daemon"
 #define DAEMON_TICK_MS 2000   /* watch streams' progress notes, the disk check */
+#define DAEMON_SOON_MS 50     /* the next tick, when a new leader has work */
 #define DAEMON_MAX_INITIAL 16 /* members in consensus.initial_cluster */
 
 /* ---- configuration -------------------------------------------------------------- */
@@ -402,8 +403,8 @@ static void on_state(void *data)
 	}
 	sd_notifyf(0, "STATUS=%s in term %llu, leader %llu", cns_role_name(st.role),
 		   (unsigned long long)st.term, (unsigned long long)st.leader_id);
-	if (st.role == CNS_LEADER && st.ready) /* its metadata upkeep: now, not in 2 s */
-		uv_timer_start(&d->tick, on_tick, 0, DAEMON_TICK_MS);
+	if (st.role == CNS_LEADER) /* its metadata upkeep: soon, not in 2 s */
+		uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
 }
 
 bool daemon__is_ready_leader(struct daemon *d)
@@ -441,9 +442,14 @@ static void on_tick(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
+	struct cns_status st;
+
 	check_disk(d);
 	daemon__watches_progress(d);
 	daemon__cluster_tick(d);
+	cns_node_status(d->node, &st);
+	if (st.role == CNS_LEADER && !st.ready) /* its barrier is not applied yet */
+		uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
 }
 
 static void on_reap(uv_check_t *c)
@@ -465,7 +471,7 @@ static void start_handles(struct daemon *d)
 	}
 	uv_timer_init(&d->loop, &d->tick);
 	d->tick.data = d;
-	uv_timer_start(&d->tick, on_tick, DAEMON_TICK_MS, DAEMON_TICK_MS);
+	uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
 	uv_check_init(&d->loop, &d->reaper);
 	d->reaper.data = d;
 	uv_check_start(&d->reaper, on_reap);

@@ -50,7 +50,7 @@ clean_leftovers() {
 record_pids() {
 	local pid
 	for pid in "${PIDS[@]}" "${EXTRA_PIDS[@]}"; do
-		[ -n "$pid" ] && echo "$pid"
+		if [ -n "$pid" ]; then echo "$pid"; fi
 	done >"$TMP/pids"
 }
 

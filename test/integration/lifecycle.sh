@@ -96,7 +96,7 @@ import json, sys
 d = json.load(sys.stdin); n = int(sys.argv[1])
 nodes = d["nodes"]
 assert len(nodes) == n, nodes
-assert all(x["reachable"] and x["voter"] and x["name"] for x in nodes), nodes
+assert all(x["reachable"] and x["voter"] and x["guid"] for x in nodes), nodes
 assert [x["consensus"] for x in nodes].count("leader") == 1, nodes
 assert d["unreachable"] == [], d
 ' "$2"
@@ -199,7 +199,7 @@ bs 2 set-cluster-failover on >/dev/null && bs 2 set-node-failover true >/dev/nul
 bs 1 gen-server-config fe1.example.com -f "$TMP/chef-server.rb" >/dev/null || fail "gen-server-config"
 [ "$(stat -c %a "$TMP/chef-server.rb")" = 600 ] || fail "chef-server.rb is not 0600"
 pw=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["postgresql"]["db_superuser_password"])' "$TMP/n1/secrets.json")
-grep -q "^fqdn 'fe1.example.com'" "$TMP/chef-server.rb" &&
+grep -q "^api_fqdn 'fe1.example.com'" "$TMP/chef-server.rb" &&
 	grep -q "^use_chef_backend true" "$TMP/chef-server.rb" &&
 	grep -q "db_superuser_password'\] = '$pw'" "$TMP/chef-server.rb" || fail "chef-server.rb: $(cat "$TMP/chef-server.rb")"
 for ((i = 1; i <= NODES; i++)); do
