@@ -17,7 +17,7 @@ static const struct {
 	{"cli", bs_test_cli},	    {"store", bs_test_store},	  {"writer", bs_test_writer},
 	{"fsm", bs_test_fsm},	    {"wire", bs_test_wire},	  {"transport", bs_test_transport},
 	{"driver", bs_test_driver}, {"node", bs_test_node},	  {"lease", bs_test_lease},
-	{"render", bs_test_render},
+	{"render", bs_test_render}, {"http", bs_test_http},
 };
 
 int main(int argc, char **argv)
