@@ -23,7 +23,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "bs_build.h"
 #include "daemon.h"
+#include "discovery.h"
 #include "internal.h"
 #include "tools.h"
 
@@ -371,6 +373,8 @@ static void daemon_stop(struct daemon *d, int exit_code)
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->tick, NULL);
 	uv_close((uv_handle_t *)&d->reaper, NULL);
+	cli__discovery_stop(d->discovery);
+	d->discovery = NULL;
 	cns_node_close(d->node, node_closed, d);
 }
 
@@ -403,6 +407,7 @@ static void on_state(void *data)
 	}
 	sd_notifyf(0, "STATUS=%s in term %llu, leader %llu", cns_role_name(st.role),
 		   (unsigned long long)st.term, (unsigned long long)st.leader_id);
+	daemon__discovery_publish(d);
 	if (st.role == CNS_LEADER) /* its metadata upkeep: soon, not in 2 s */
 		uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
 }
@@ -447,6 +452,7 @@ static void on_tick(uv_timer_t *t)
 	check_disk(d);
 	daemon__watches_progress(d);
 	daemon__cluster_tick(d);
+	daemon__discovery_publish(d);
 	cns_node_status(d->node, &st);
 	if (st.role == CNS_LEADER && !st.ready) /* its barrier is not applied yet */
 		uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
@@ -494,7 +500,17 @@ static int start(struct daemon *d)
 			 errmsg);
 		return rv;
 	}
+	rv = cli__discovery_start(cc.listen_host,
+				  (int)bs_config_int(d->config, BS_SET_ETCD_CLIENT_PORT),
+				  BS_VERSION, &d->discovery, errmsg, sizeof errmsg);
+	if (rv != 0)
+		bs_error(DAEMON_COMPONENT, "member discovery (etcd.client_port): %s", errmsg);
 	start_handles(d);
+	if (rv != 0) {
+		daemon_stop(d, CLI_FAIL);
+		return 0; /* the loop runs the close down; the exit code says it failed */
+	}
+	daemon__discovery_publish(d);
 	d->started_ms = bs_clock_now_ms(bs_clock_real());
 	bs_info(DAEMON_COMPONENT,
 		"node %s (id %llu) listening on %s port %d, advertised as %s; store %s",

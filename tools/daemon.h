@@ -36,7 +36,8 @@ struct daemon {
 	/* Membership changes asked for by tools (daemon_cluster.c): one at a
 	 * time, in arrival order; finished ones wait for daemon__reap. */
 	struct daemon_change *changes, *changes_done;
-	bool meta_pending; /* meta_req (the leader's metadata upkeep) in flight */
+	struct cli_discovery *discovery; /* etcd.client_port: /v2/members ... */
+	bool meta_pending;		 /* meta_req (the leader's metadata upkeep) in flight */
 	struct cns_req meta_req;
 	struct daemon_watch *watches;
 	struct daemon_req *answered; /* to free after the node's dispatch loop */
@@ -80,6 +81,9 @@ bool daemon__cluster_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role
  * metadata of members no longer in the configuration deleted, a change
  * that could not start (busy) tried again. */
 void daemon__cluster_tick(struct daemon *d);
+/* What /v2/members and /health on etcd.client_port answer: the members
+ * (names from their metadata) and whether a leader is known. */
+void daemon__discovery_publish(struct daemon *d);
 /* Free finished changes (see daemon__reap); with the node closed, every
  * queued change too. */
 void daemon__changes_reap(struct daemon *d, bool all);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "discovery.h"
 #include "internal.h"
 
 #define CLUSTER_COMPONENT "cluster"
@@ -218,6 +219,7 @@ static void change_finish(struct daemon_change *c, int code, const char *msg)
 			break;
 		}
 	c->phase = PH_DONE;
+	daemon__discovery_publish(d);
 	c->next = d->changes_done;
 	d->changes_done = c;
 	if (d->changes != NULL && !d->stopping)
@@ -613,5 +615,44 @@ void daemon__cluster_tick(struct daemon *d)
 		d->meta_pending = propose_kv(d, &d->meta_req, key, value, meta_upkeep_done) == 0;
 	}
 	free(value);
+	backstay__kv_result__free_unpacked(r, NULL);
+}
+
+/* ---- member discovery ----------------------------------------------------------------- */
+
+/* The host part of "ip:port" / "[ipv6]:port", brackets kept. */
+static void address_host(const char *address, char *out, size_t size)
+{
+	const char *colon = strrchr(address, ':');
+	size_t len = colon != NULL ? (size_t)(colon - address) : strlen(address);
+
+	snprintf(out, size, "%.*s", (int)len, address);
+}
+
+void daemon__discovery_publish(struct daemon *d)
+{
+	Backstay__KvResult *r;
+	struct cli_discovery_member m[16];
+	long long client_port = bs_config_int(d->config, BS_SET_ETCD_CLIENT_PORT);
+	struct cns_status st;
+	char host[CNS_ADDRESS_MAX];
+	unsigned i;
+
+	if (d->discovery == NULL || d->node == NULL || (r = local_range(d, CLI_KV_MEMBERS)) == NULL)
+		return;
+	cns_node_status(d->node, &st);
+	for (i = 0; i < st.n_members && i < 16; i++) {
+		json_t *meta = meta_find(r, st.members[i].id);
+
+		address_host(st.members[i].address, host, sizeof host);
+		m[i].id = st.members[i].id;
+		snprintf(m[i].name, sizeof m[i].name, "%s",
+			 jstr(meta, "name")[0] ? jstr(meta, "name") : host);
+		snprintf(m[i].peer_url, sizeof m[i].peer_url, "http://%s", st.members[i].address);
+		snprintf(m[i].client_url, sizeof m[i].client_url, "http://%s:%lld", host,
+			 client_port);
+		json_decref(meta);
+	}
+	cli__discovery_publish(d->discovery, m, i, st.leader_id != 0);
 	backstay__kv_result__free_unpacked(r, NULL);
 }

@@ -15,7 +15,7 @@
 
 IT_NAME=${IT_NAME:-$(basename "$0" .sh)}
 IT_TMPROOT=${TMPDIR:-/tmp}
-declare -a PIDS=() PORTS=()
+declare -a PIDS=() PORTS=() DPORTS=()
 N=0
 
 log() { echo "[$(date +%H:%M:%S.%N | cut -c1-12)] $IT_NAME: $*"; }
@@ -82,8 +82,11 @@ it_setup() { # it_setup N
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	"$GEN_SECRETS" "$TMP/secrets.json" || fail "gen_secrets"
-	mapfile -t PORTS < <(free_ports "$N")
-	[ "${#PORTS[@]}" -eq "$N" ] || fail "could not find $N free ports"
+	local all
+	mapfile -t all < <(free_ports $((2 * N)))
+	[ "${#all[@]}" -eq $((2 * N)) ] || fail "could not find $((2 * N)) free ports"
+	PORTS=("${all[@]:0:N}")
+	DPORTS=("${all[@]:N}") # member discovery (etcd.client_port)
 	log "temp dir $TMP, ports ${PORTS[*]}"
 }
 
@@ -131,6 +134,7 @@ write_config() {
 		echo "publish_address '127.0.0.1'"
 		echo "consensus.bind_address '127.0.0.1'"
 		echo "consensus.port ${PORTS[$i - 1]}"
+		echo "etcd.client_port ${DPORTS[$i - 1]}"
 		echo "consensus.node_id $i"
 		echo "consensus.initial_cluster [$members]"
 		echo "consensus.heartbeat_interval_ms 100"

@@ -151,7 +151,8 @@ for x in d["nodes"]:
 ' "$table" || fail "cluster-status table and JSON disagree: $table"
 
 # Member discovery as a stock frontend does it (etcd v2 shape).
-python3 - "$(ip 1)" "$DPORT" "$NODES" "$NET" "$PORT" <<'PY' || fail "member discovery on etcd.client_port"
+discovery() {
+	python3 - "$(ip 1)" "$DPORT" "$NODES" "$NET" "$PORT" <<'PY'
 import json, sys, urllib.request
 host, port, n, net, raft = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 get = lambda p: json.load(urllib.request.urlopen("http://%s:%s%s" % (host, port, p), timeout=5))
@@ -163,6 +164,8 @@ for x in m:
 assert "etcdserver" in get("/version")
 assert get("/health") == {"health": "true"}
 PY
+}
+wait_for 10 "member discovery on etcd.client_port (etcd v2 /v2/members)" discovery
 
 # ---- 2. a wrong secret ---------------------------------------------------------------
 W=$((NODES + 1))
