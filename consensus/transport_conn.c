@@ -273,6 +273,8 @@ static void log_close(const struct cns__tr_conn *c)
 		snprintf(who, sizeof who, ", node %llu", (unsigned long long)id);
 	if (c->outbound && c->state == CNS__TR_CONN_CONNECTING)
 		level = BS_LOG_DEBUG; /* a peer that is down: transport.c says it once */
+	if (role != BACKSTAY__ROLE__PEER && level == BS_LOG_INFO)
+		level = BS_LOG_DEBUG; /* a tool that got its answer and went: routine */
 	bs_log(level, CNS__TR_COMPONENT, "transport: %s %s (%s%s): closed: %s%s%s",
 	       c->outbound ? "connection to" : "connection from", c->remote, proto_role_name(role),
 	       who, cns__tr_reason_text(c->reason), c->detail[0] != '\0' ? ": " : "", c->detail);

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # backstay's main job, as far as it exists today. Sets everything up
 # (packages, build), then runs a 3-node backstay cluster on this machine's
-# loopback: a write, kill -9 of the leader, a failover, the write read back
-# from the survivors, and each node's state. The PostgreSQL half (leader
-# module, real PostgreSQL, /leader on 7331) joins this demo with its issue.
-# Everything runs in one temp dir on 127.0.0.1; only the processes started
-# here are stopped, on every exit path.
+# loopback the way an operator would on three hosts: create-cluster on the
+# first node, join-cluster on the others, status and cluster-status, a
+# write, kill -9 of the leader, a failover, every write read back, the
+# killed node started again. The PostgreSQL half (leader module, real
+# PostgreSQL, /leader on 7331) joins this demo with its issue.
+# Each node has its own loopback address (127.A.B.1-3); everything lives in
+# one temp dir; only the processes started here are stopped, on every exit
+# path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,59 +21,70 @@ IT_NAME=demo
 . test/integration/lib.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-table() { # one row per running node: its own view of the cluster
-	local i s
-	printf '%-6s %-21s %-10s %-6s %-8s %-8s %s\n' node address role term leader applied revision
-	for ((i = 1; i <= N; i++)); do
-		if [ -z "${PIDS[$i]:-}" ]; then
-			printf '%-6s %-21s %s\n' "n$i" "$(addr "$i")" "down (killed)"
-			continue
-		fi
-		s=$(status "$i") || { printf '%-6s %-21s %s\n' "n$i" "$(addr "$i")" unreachable; continue; }
-		python3 - "$i" "$(addr "$i")" "$s" <<'PY'
+show() { # show CMD...: print the command line, run it
+	printf '\033[2m$ %s\033[0m\n' "$*"
+	"$@"
+}
+# The node that leads, among those running (excluding $1), by cluster-status.
+leader_of() {
+	bs "$1" cluster-status --json 2>/dev/null | python3 -c '
 import json, sys
-s = json.loads(sys.argv[3])
-print("%-6s %-21s %-10s %-6s %-8s %-8s %s" % ("n" + sys.argv[1], sys.argv[2], s["role"],
-      s["term"], s["leader_id"], s["last_applied"], s["revision"]))
-PY
-	done
+d = json.load(sys.stdin)
+print(next(x["name"].split("-")[1] for x in d["nodes"] if x["consensus"] == "leader"))'
 }
 
 step "backstay version"
 "$BACKSTAY" version
 
-step "three nodes on 127.0.0.1 (consensus.initial_cluster, one secrets file)"
 it_setup 3
-for i in 1 2 3; do write_config "$i"; done
-cat "$TMP/n1/backstay.rb"
-for i in 1 2 3; do start_node "$i"; done
-first=$(wait_leader)
-table
+hosts_setup 3
+step "three nodes, each with its own address; node 1's configuration:"
+cat "$(cfg 1)"
+
+step "create-cluster on node 1 (writes the secrets file), join-cluster on nodes 2 and 3"
+show "$BACKSTAY" create-cluster -c "$(cfg 1)"
+track 1
+for i in 2 3; do
+	show "$BACKSTAY" join-cluster "$(hip 1)" -s "$TMP/n1/secrets.json" -c "$(cfg "$i")"
+	track "$i"
+done
+wait_for 10 "three healthy members" sh -c "'$BACKSTAY' status --json -c '$(cfg 2)' | grep -q '\"healthy_nodes\":3'"
+show "$BACKSTAY" status -c "$(cfg 2)"
+echo
+show "$BACKSTAY" cluster-status -c "$(cfg 3)"
 
 step "a write through a follower (redirected to the leader), read back linearizably"
+first=$(leader_of 1)
 follower=$((first % 3 + 1))
-kv "$follower" put chef/org/acme '{"full_name":"Acme"}'
-kv "$follower" get chef/org/acme
+show "$BACKSTAY" kv put chef/org/acme '{"full_name":"Acme"}' -c "$(cfg "$follower")"
+show "$BACKSTAY" kv get chef/org/acme -c "$(cfg "$follower")"
 
 step "kill -9 the leader (node $first)"
 t0=$(now_ms)
-kill_node "$first"
-second=$(wait_leader "$first")
-echo "node $second leads after $(($(now_ms) - t0)) ms"
-kv "$second" put chef/org/globex '{"full_name":"Globex"}'
+kill -9 "${PIDS[$first]}"
+untrack "$first"
+survivor=$((first % 3 + 1))
+wait_for 30 "a write after the failover" \
+	"$BACKSTAY" kv put chef/org/globex '{"full_name":"Globex"}' -c "$(cfg "$survivor")"
+echo "a write succeeds again $(($(now_ms) - t0)) ms after the kill"
+show "$BACKSTAY" cluster-status -c "$(cfg "$survivor")" || true
 
 step "every write is still there, read through each survivor"
 for i in 1 2 3; do
 	[ "$i" = "$first" ] && continue
-	echo "-- through node $i:"
-	kv "$i" list chef/
+	show "$BACKSTAY" kv list chef/ -c "$(cfg "$i")"
 done
 
-step "node $first comes back and catches up"
-start_node "$first"
-wait_for 20 "node $first to catch up" sh -c "'$BACKSTAY' kv get chef/org/globex --local -c '$TMP/n$first/backstay.rb'"
-kv "$first" get chef/org/globex --local
-table
+step "node $first is started again and catches up"
+show "$BACKSTAY" start -c "$(cfg "$first")"
+track "$first"
+wait_for 20 "node $first to catch up" sh -c "'$BACKSTAY' kv get chef/org/globex --local -c '$(cfg "$first")'"
+show "$BACKSTAY" kv get chef/org/globex --local -c "$(cfg "$first")"
+show "$BACKSTAY" cluster-status -c "$(cfg "$first")"
+
+step "member discovery for stock Chef frontends (etcd v2 shape, port $DPORT)"
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+	"http://$(hip 1):$DPORT/v2/members"
 
 step "configuration mistakes are refused with file:line (exit code 1)"
 printf "publish_address '192.0.2.11'\npostgresql.prot 5433\n" >"$TMP/typo.rb"

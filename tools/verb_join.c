@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -26,6 +27,7 @@
 
 #define JOIN_CHECK_MS 10000
 #define JOIN_ADD_MS 180000 /* other joins queued first + catch-up (60 s each) */
+#define JOIN_SETTLE_MS 10000
 #define DEFAULT_CONFIG_PATH "/etc/backstay/backstay.rb"
 
 enum { J_PUBLISH, J_IFACE, J_RECOVERY, J_YES, J_SECRETS_PATH, J_LICENSE, J_QUIET, J_VERBOSE };
@@ -311,6 +313,38 @@ config:
 		unlink(j->config_path);
 }
 
+/* Until this node has applied its own member metadata (written by the
+ * leader at the end of the add), so that status and cluster-status on it
+ * name it at once. Bounded; a slow node is not a failed join. */
+static void wait_knows_itself(struct join *j)
+{
+	uint64_t deadline = bs_clock_now_ms(bs_clock_real()) + JOIN_SETTLE_MS;
+	struct timespec nap = {0, 50 * 1000000L};
+	struct cli_target local = j->target;
+	const json_t *m;
+	char errmsg[256];
+	json_t *cluster;
+	size_t i;
+
+	cli__join_address(local.endpoint, sizeof local.endpoint,
+			  bs_config_str(j->config, BS_SET_PUBLISH_ADDRESS),
+			  (long long)bs_config_int(j->config, BS_SET_CONSENSUS_PORT));
+	while (bs_clock_now_ms(bs_clock_real()) < deadline) {
+		cluster = NULL;
+		if (cli__ask_json(&local, local.endpoint, "cluster.members", 1000, &cluster, errmsg,
+				  sizeof errmsg) == 0)
+			json_array_foreach(json_object_get(cluster, "members"), i, m)
+			{
+				if (strcmp(cli__jstr(m, "guid"), j->idn.guid) == 0) {
+					json_decref(cluster);
+					return;
+				}
+			}
+		json_decref(cluster);
+		nanosleep(&nap, NULL);
+	}
+}
+
 static int join_run(struct join *j, const char *peer)
 {
 	json_t *answer = NULL;
@@ -339,6 +373,7 @@ static int join_run(struct join *j, const char *peer)
 		return CLI_FAIL;
 	n = json_array_size(json_object_get(answer, "members"));
 	json_decref(answer);
+	wait_knows_itself(j);
 	fprintf(j->ctx->out, "ok: %s (%s) joined the cluster through %s; it has %zu members\n",
 		j->idn.name, j->address, j->target.endpoint, n);
 	return CLI_OK;

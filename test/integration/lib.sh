@@ -267,3 +267,77 @@ dump_logs() {
 		tail -n 40 "$TMP/n$i/${IT_LOG:-log}"
 	done
 }
+
+# ---- host-style nodes: one loopback address each (127.A.B.i, one random
+# block per run), the same ports on every node, as on real hosts; started
+# and stopped with backstay's own verbs (create-cluster, join-cluster,
+# start, stop), which run the daemon detached with its log in
+# $TMP/ni/backstay.log. IT_LOG tells dump_logs where that is.
+
+# hosts_setup MAX: pick the block and the ports, write nodes 1..MAX's configs.
+hosts_setup() {
+	local max=$1 i
+	read -r NET PORT DPORT HPORT < <(
+		python3 - "$max" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+rng = random.SystemRandom()
+for _ in range(200):
+    net = "127.%d.%d" % (rng.randrange(100, 250), rng.randrange(1, 250))
+    ports = rng.sample(range(12000, 30000), 3)
+    ok = True
+    for i in range(1, n + 1):
+        for p in ports:
+            s = socket.socket()
+            try:
+                s.bind(("%s.%d" % (net, i), p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+    if ok:
+        print(net, *ports)
+        break
+PY
+	)
+	[ -n "${PORT:-}" ] || fail "no free address block"
+	IT_LOG=backstay.log
+	log "addresses $NET.1..$max, ports raft $PORT discovery $DPORT http $HPORT"
+	for ((i = 1; i <= max; i++)); do
+		mkdir -p "$TMP/n$i"
+		cat >"$(cfg "$i")" <<EOF
+fqdn 'backend-$i'
+publish_address '$(hip "$i")'
+consensus.bind_address '$(hip "$i")'
+consensus.port $PORT
+consensus.heartbeat_interval_ms 100
+consensus.election_timeout_ms 1000
+etcd.client_port $DPORT
+leaderl.http_port $HPORT
+data_dir '$TMP/n$i/data'
+log_directory '$TMP/n$i'
+secrets_file '$TMP/n$i/secrets.json'
+EOF
+	done
+}
+
+hip() { echo "$NET.$1"; }
+cfg() { echo "$TMP/n$1/backstay.rb"; }
+bs() { # bs i VERB ARGS...: backstay VERB on node i
+	local i=$1
+	shift
+	"$BACKSTAY" "$@" -c "$(cfg "$i")"
+}
+
+# The daemon that `backstay start` (create-cluster, join-cluster) spawned on
+# node i: its pid, for cleanup.
+track() {
+	local i=$1 pid
+	pid=$(cat "$TMP/n$i/data/backstay.pid" 2>/dev/null) || fail "node $i has no pidfile"
+	PIDS[$i]=$pid
+	record_pids
+}
+untrack() {
+	PIDS[$1]=""
+	record_pids
+}

@@ -20,73 +20,11 @@ set -euo pipefail
 
 NODES=${1:-3}
 IT_NAME="lifecycle-$NODES"
-IT_LOG=backstay.log
 MAX=$((NODES + 2)) # two fresh nodes for step 6
 
 it_setup "$MAX"
 
-# A block 127.A.B.0/24 and three ports free on every address of it.
-read -r NET PORT DPORT HPORT < <(python3 - "$MAX" <<'PY'
-import random, socket, sys
-n = int(sys.argv[1])
-rng = random.SystemRandom()
-for _ in range(200):
-    net = "127.%d.%d" % (rng.randrange(100, 250), rng.randrange(1, 250))
-    ports = rng.sample(range(12000, 30000), 3)
-    ok = True
-    for i in range(1, n + 1):
-        for p in ports:
-            s = socket.socket()
-            try:
-                s.bind(("%s.%d" % (net, i), p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-    if ok:
-        print(net, *ports)
-        break
-PY
-)
-[ -n "${PORT:-}" ] || fail "no free address block"
-log "addresses $NET.1..$MAX, ports raft $PORT discovery $DPORT http $HPORT"
-
-ip() { echo "$NET.$1"; }
-cfg() { echo "$TMP/n$1/backstay.rb"; }
-bs() { # bs i VERB ARGS...: backstay VERB on node i
-	local i=$1
-	shift
-	"$BACKSTAY" "$@" -c "$(cfg "$i")"
-}
-
-for ((i = 1; i <= MAX; i++)); do
-	mkdir -p "$TMP/n$i"
-	cat >"$(cfg "$i")" <<EOF
-fqdn 'backend-$i'
-publish_address '$(ip "$i")'
-consensus.bind_address '$(ip "$i")'
-consensus.port $PORT
-consensus.heartbeat_interval_ms 100
-consensus.election_timeout_ms 1000
-etcd.client_port $DPORT
-leaderl.http_port $HPORT
-data_dir '$TMP/n$i/data'
-log_directory '$TMP/n$i'
-secrets_file '$TMP/n$i/secrets.json'
-EOF
-done
-
-# The daemon `start` spawned on node i: its pid, for cleanup.
-track() {
-	local i=$1 pid
-	pid=$(cat "$TMP/n$i/data/backstay.pid" 2>/dev/null) || fail "node $i has no pidfile"
-	PIDS[$i]=$pid
-	record_pids
-}
-untrack() {
-	PIDS[$1]=""
-	record_pids
-}
+hosts_setup "$MAX"
 
 cstatus() { bs "$1" cluster-status --json; } # cstatus i: JSON
 # members_are i N: node i's cluster-status lists N reachable members, one leader.
@@ -112,9 +50,9 @@ out=$(bs 1 create-cluster 2>&1) && fail "a second create-cluster succeeded"
 grep -q "already part of a cluster" <<<"$out" || fail "second create-cluster said: $out"
 
 for ((i = 2; i <= NODES; i++)); do
-	out=$(bs "$i" join-cluster "$(ip 1)" -s "$TMP/n1/secrets.json") || fail "join $i: $out"
+	out=$(bs "$i" join-cluster "$(hip 1)" -s "$TMP/n1/secrets.json") || fail "join $i: $out"
 	track "$i"
-	grep -q "ok: backend-$i ($(ip "$i"):$PORT) joined" <<<"$out" || fail "join $i said: $out"
+	grep -q "ok: backend-$i ($(hip "$i"):$PORT) joined" <<<"$out" || fail "join $i said: $out"
 	cmp -s "$TMP/n1/secrets.json" "$TMP/n$i/secrets.json" || fail "secrets not copied to $i"
 	bs "$i" kv put "key-$i" "v$i" >/dev/null || fail "write through node $i"
 done
@@ -152,7 +90,7 @@ for x in d["nodes"]:
 
 # Member discovery as a stock frontend does it (etcd v2 shape).
 discovery() {
-	python3 - "$(ip 1)" "$DPORT" "$NODES" "$NET" "$PORT" <<'PY'
+	python3 - "$(hip 1)" "$DPORT" "$NODES" "$NET" "$PORT" <<'PY'
 import json, sys, urllib.request
 host, port, n, net, raft = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 get = lambda p: json.load(urllib.request.urlopen("http://%s:%s%s" % (host, port, p), timeout=5))
@@ -177,7 +115,7 @@ fd = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
 os.write(fd, json.dumps(d).encode()); os.close(fd)
 PY
 before=$(bs 1 kv list cluster/members/)
-out=$(bs "$W" join-cluster "$(ip 1)" -s "$TMP/wrong.json" 2>&1) && fail "a join with a wrong secret succeeded"
+out=$(bs "$W" join-cluster "$(hip 1)" -s "$TMP/wrong.json" 2>&1) && fail "a join with a wrong secret succeeded"
 grep -q "authentication failed" <<<"$out" || fail "wrong-secret join said: $out"
 [ ! -e "$TMP/n$W/data/node.json" ] && [ ! -e "$TMP/n$W/secrets.json" ] ||
 	fail "the refused join left files behind"
@@ -206,22 +144,22 @@ grep -q "^api_fqdn 'fe1.example.com'" "$TMP/chef-server.rb" &&
 	grep -q "^use_chef_backend true" "$TMP/chef-server.rb" &&
 	grep -q "db_superuser_password'\] = '$pw'" "$TMP/chef-server.rb" || fail "chef-server.rb: $(cat "$TMP/chef-server.rb")"
 for ((i = 1; i <= NODES; i++)); do
-	grep "^chef_backend_members" "$TMP/chef-server.rb" | grep -qF "'$(ip "$i")'" || fail "chef-server.rb lacks node $i"
+	grep "^chef_backend_members" "$TMP/chef-server.rb" | grep -qF "'$(hip "$i")'" || fail "chef-server.rb lacks node $i"
 done
 log "failover switches and gen-server-config"
 
 # ---- 4. remove-node and --recovery -------------------------------------------------
 out=$(bs 1 remove-node backend-1 2>&1) && fail "remove-node of itself succeeded"
 grep -q "is this node" <<<"$out" || fail "remove-node itself said: $out"
-out=$(bs 1 remove-node "$(ip "$NODES")" 2>&1) && fail "remove-node of a running node succeeded"
+out=$(bs 1 remove-node "$(hip "$NODES")" 2>&1) && fail "remove-node of a running node succeeded"
 grep -q "still running" <<<"$out" || fail "remove-node running said: $out"
 bs "$NODES" stop >/dev/null || fail "stop node $NODES"
 untrack "$NODES"
 out=$(bs 1 remove-node "backend-$NODES") || fail "remove-node: $out"
 wait_for 10 "$((NODES - 1)) members after remove-node" members_are 1 $((NODES - 1))
-out=$(bs "$NODES" join-cluster "$(ip 1)" 2>&1) && fail "a rejoin without --recovery succeeded"
+out=$(bs "$NODES" join-cluster "$(hip 1)" 2>&1) && fail "a rejoin without --recovery succeeded"
 grep -q -- "--recovery" <<<"$out" || fail "rejoin without --recovery said: $out"
-out=$(bs "$NODES" join-cluster "$(ip 2)" --recovery) || fail "join --recovery: $out"
+out=$(bs "$NODES" join-cluster "$(hip 2)" --recovery) || fail "join --recovery: $out"
 track "$NODES"
 wait_for 15 "$NODES members after --recovery" members_are 1 "$NODES"
 wait_for 15 "the rejoined node has the data" bash -c "'$BACKSTAY' kv get key-1 --local -c '$(cfg "$NODES")' | grep -q 'key-1 = one'"
@@ -250,9 +188,9 @@ out=$(bs 1 create-cluster --quorum-loss-recovery) || fail "quorum-loss recovery:
 track 1
 wait_for 10 "the survivor alone" members_are 1 1
 A=$((NODES + 1)) B=$((NODES + 2))
-bs "$A" join-cluster "$(ip 1)" -s "$TMP/n1/secrets.json" >"$TMP/join-a" 2>&1 &
+bs "$A" join-cluster "$(hip 1)" -s "$TMP/n1/secrets.json" >"$TMP/join-a" 2>&1 &
 ja=$!
-bs "$B" join-cluster "$(ip 1)" -s "$TMP/n1/secrets.json" >"$TMP/join-b" 2>&1 &
+bs "$B" join-cluster "$(hip 1)" -s "$TMP/n1/secrets.json" >"$TMP/join-b" 2>&1 &
 jb=$!
 wait "$ja" || fail "simultaneous join A: $(cat "$TMP/join-a")"
 wait "$jb" || fail "simultaneous join B: $(cat "$TMP/join-b")"
