@@ -41,6 +41,7 @@ clean_leftovers() {
 				kill -9 "$pid" 2>/dev/null || true
 			fi
 		done
+		kill_spawned "$d"
 		rm -rf "$d" 2>/dev/null || true # a straggler may still write there
 	done
 }
@@ -54,12 +55,26 @@ record_pids() {
 	done >"$TMP/pids"
 }
 
+# Daemons that `backstay start` spawned under directory $1 and that still
+# run (their pidfile names them, their command line names $1): kill -9.
+kill_spawned() {
+	local f pid
+	for f in "$1"/n*/data/backstay.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$1/"; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
 	for pid in "${PIDS[@]}" "${EXTRA_PIDS[@]}"; do
 		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
 	done
+	[ -n "${TMP:-}" ] && kill_spawned "$TMP"
 	for pid in "${PIDS[@]}" "${EXTRA_PIDS[@]}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
 	done
