@@ -51,7 +51,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
 	if (start_reason != NULL)
-		snprintf(start_reason, HTTP_REASON_MAX, "%s", line);
+		snprintf(start_reason, HTTP_REASON_MAX, "%.*s", HTTP_REASON_MAX - 1, line);
 	bs_debug(HTTP_COMPONENT, "libmicrohttpd: %s", line);
 }
 
