@@ -11,45 +11,9 @@
 #include <sys/stat.h>
 
 #include "base.h"
+#include "cli_fixture.h"
 #include "tools.h"
 #include "unit.h"
-
-struct run {
-	int rc;
-	char *out, *err;
-};
-
-/* Run `backstay ARGS...` (NULL-terminated) and capture both streams. */
-static struct run run_argv(const char *prog, const char *const *args)
-{
-	struct run r = {0};
-	char *argv[16];
-	size_t out_len, err_len;
-	FILE *out = open_memstream(&r.out, &out_len);
-	FILE *err = open_memstream(&r.err, &err_len);
-	int argc = 0;
-
-	assert_non_null(out);
-	assert_non_null(err);
-	argv[argc++] = (char *)prog;
-	while (args[argc - 1] != NULL && argc < 15) {
-		argv[argc] = (char *)args[argc - 1];
-		argc++;
-	}
-	argv[argc] = NULL;
-	r.rc = cli_main(argc, argv, out, err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-#define RUN(...) run_argv("/usr/bin/backstay", (const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
 
 static void no_args_is_usage(void **state)
 {
@@ -172,20 +136,6 @@ static void version_prints(void **state)
 	assert_true(strncmp(r.out, "backstay ", 9) == 0);
 	assert_non_null(strstr(r.out, "libraft 0.22"));
 	run_free(&r);
-}
-
-/* Write text to a file in dir; returns the malloc'd path. */
-static char *write_file(const char *dir, const char *name, const char *text)
-{
-	char *path;
-	FILE *f;
-
-	assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return path;
 }
 
 static void sample_parses_back_to_defaults(void **state)
@@ -353,30 +303,6 @@ static void kv_flags_checked(void **state)
 }
 
 /* ---- kv: failures before or at the connection --------------------------------- */
-
-/* A config in dir naming secrets_file path (and extra lines); returns its
- * malloc'd path. */
-static char *config_with(const char *dir, const char *secrets, const char *extra)
-{
-	char *text, *path;
-
-	assert_true(asprintf(&text, "secrets_file '%s'\n%s", secrets, extra) > 0);
-	path = write_file(dir, "backstay.rb", text);
-	free(text);
-	return path;
-}
-
-static char *secrets_in(const char *dir, mode_t mode)
-{
-	struct bs_secrets s;
-	char errmsg[256], *path;
-
-	assert_true(asprintf(&path, "%s/secrets.json", dir) > 0);
-	assert_int_equal(bs_secrets_generate(bs_clock_real(), &s), 0);
-	assert_int_equal(bs_secrets_write(path, &s, errmsg, sizeof errmsg), 0);
-	assert_int_equal(chmod(path, mode), 0);
-	return path;
-}
 
 static void kv_missing_secrets_fails(void **state)
 {
