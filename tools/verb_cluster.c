@@ -196,13 +196,10 @@ static int create_new(struct cli_ctx *ctx, const struct bs_config *c)
 		return failf(ctx, "cannot name this node: set fqdn");
 	if (self_member(ctx, c, idn.id, &self) != CLI_OK)
 		return CLI_FAIL;
-	rv = cli__make_dirs(data_dir, 0700);
-	if (rv != 0)
-		return failf(ctx, "data_dir %s: %s", data_dir, bs_strerror(rv));
 	if (ensure_secrets(ctx, c, &made_secrets) != CLI_OK)
 		return CLI_FAIL;
 	store_path(store, sizeof store, c);
-	rv = cli__make_dirs(store, 0700);
+	rv = cli__make_dirs(store, 0700); /* and data_dir */
 	if (rv == 0)
 		rv = cns_bootstrap(store, &self, 1, errmsg, sizeof errmsg);
 	else

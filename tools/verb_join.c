@@ -12,6 +12,7 @@
  * local change is undone.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <net/if.h>
@@ -40,8 +41,9 @@ struct join {
 	struct cli_target target; /* the peer, role JOIN, the new secrets */
 	struct cli_identity idn, old_idn;
 	char address[CNS_ADDRESS_MAX];
-	bool wrote_config, wrote_secrets, had_secrets, wrote_identity, started;
-	bool keep; /* the outcome is unknown: undo nothing */
+	bool wrote_config, config_existed, wrote_secrets, had_secrets, wrote_identity, started;
+	char secrets_backup[PATH_MAX + 16]; /* the old secrets_file, set aside */
+	bool keep;			    /* the outcome is unknown: undo nothing */
 	struct bs_secrets old_secrets;
 };
 
@@ -77,7 +79,13 @@ static int settle_config(struct join *j)
 
 	snprintf(j->config_path, sizeof j->config_path, "%s", cli__or(path, DEFAULT_CONFIG_PATH));
 	j->ctx->config_path = j->config_path;
+	if (access(j->config_path, F_OK) != 0 && p == NULL && i == NULL)
+		return jfail(j,
+			     "%s does not exist: pass -p ADDR (this node's address) to write it, "
+			     "or write publish_address there",
+			     j->config_path);
 	if (file_empty(j->config_path) && (p != NULL || i != NULL)) {
+		j->config_existed = access(j->config_path, F_OK) == 0;
 		snprintf(text, sizeof text, "%s%s%s%s%s%s", p ? "publish_address '" : "",
 			 cli__or(p, ""), p ? "'\n" : "", i ? "vip_interface '" : "", cli__or(i, ""),
 			 i ? "'" : "");
@@ -143,11 +151,9 @@ static int load_secrets(struct join *j)
 		return jfail(j, "%s", errmsg);
 	if (strcmp(src, dst) == 0 || access(dst, F_OK) != 0)
 		return CLI_OK;
-	if (bs_secrets_read(dst, &j->old_secrets, errmsg, sizeof errmsg) == 0) {
-		j->had_secrets = true;
-		if (memcmp(&j->old_secrets, &j->target.secrets, sizeof j->old_secrets) == 0)
-			return CLI_OK;
-	}
+	if (bs_secrets_read(dst, &j->old_secrets, errmsg, sizeof errmsg) == 0 &&
+	    memcmp(&j->old_secrets, &j->target.secrets, sizeof j->old_secrets) == 0)
+		return CLI_OK;
 	if (!j->ctx->opt[J_YES])
 		return jfail(j, "%s already holds other secrets: --yes replaces them", dst);
 	return CLI_OK;
@@ -260,8 +266,15 @@ static int write_local(struct join *j)
 	int rv;
 
 	if (secrets_source(j) != NULL && strcmp(secrets_source(j), dst) != 0) {
-		if (bs_secrets_write(dst, &j->target.secrets, errmsg, sizeof errmsg) != 0)
+		/* Whatever was there (even unreadable) is set aside, to be put
+		 * back as it was if the join fails. */
+		snprintf(j->secrets_backup, sizeof j->secrets_backup, "%s.join-backup", dst);
+		j->had_secrets = rename(dst, j->secrets_backup) == 0;
+		if (bs_secrets_write(dst, &j->target.secrets, errmsg, sizeof errmsg) != 0) {
+			if (j->had_secrets)
+				rename(j->secrets_backup, dst);
 			return jfail(j, "%s", errmsg);
+		}
 		j->wrote_secrets = true;
 	}
 	rv = cli__make_dirs(data_dir, 0700);
@@ -304,12 +317,13 @@ static void undo(struct join *j)
 			cli__identity_remove(data_dir);
 	}
 	if (j->wrote_secrets && j->had_secrets)
-		bs_secrets_write(bs_config_str(j->config, BS_SET_SECRETS_FILE), &j->old_secrets,
-				 errmsg, sizeof errmsg);
+		rename(j->secrets_backup, bs_config_str(j->config, BS_SET_SECRETS_FILE));
 	else if (j->wrote_secrets)
 		unlink(bs_config_str(j->config, BS_SET_SECRETS_FILE));
 config:
-	if (j->wrote_config)
+	if (j->wrote_config && j->config_existed)
+		close(open(j->config_path, O_WRONLY | O_TRUNC | O_CLOEXEC)); /* empty, as it was */
+	else if (j->wrote_config)
 		unlink(j->config_path);
 }
 
@@ -374,6 +388,8 @@ static int join_run(struct join *j, const char *peer)
 	n = json_array_size(json_object_get(answer, "members"));
 	json_decref(answer);
 	wait_knows_itself(j);
+	if (j->had_secrets)
+		unlink(j->secrets_backup); /* the secrets it held were replaced (--yes) */
 	fprintf(j->ctx->out, "ok: %s (%s) joined the cluster through %s; it has %zu members\n",
 		j->idn.name, j->address, j->target.endpoint, n);
 	return CLI_OK;
