@@ -204,9 +204,8 @@ void cns__tr_hs_wipe(struct cns__tr_hs *hs);
 
 /* Per-frame MAC for one direction of one connection. */
 struct cns__tr_mac {
-	EVP_MAC_CTX *ctx;
-	uint8_t key[CNS__TR_KEY_LEN];
-	uint64_t seq; /* of the next frame */
+	EVP_MAC_CTX *ctx; /* keyed once, at init */
+	uint64_t seq;	  /* of the next frame */
 };
 
 /* 0 or -ENOMEM. Close with cns__tr_mac_close (also after a failed init). */
