@@ -65,6 +65,20 @@ static int ask_local(struct cli_ctx *ctx, struct view *v)
 	return CLI_OK;
 }
 
+/* Member i's own status, or why it did not answer (without the address the
+ * table prints beside it). */
+static void ask_member(struct view *v, const json_t *m, size_t i)
+{
+	const char *address = cli__jstr(m, "address");
+	size_t len = strlen(address);
+	char *e = v->errors[i];
+
+	if (cli__ask_json(&v->t, address, "status", PROBE_MS, &v->answers[i], e,
+			  sizeof v->errors[i]) != 0 &&
+	    strncmp(e, address, len) == 0 && strncmp(e + len, ": ", 2) == 0)
+		memmove(e, e + len + 2, strlen(e + len + 2) + 1);
+}
+
 /* Every member's own status (this node's is the one already asked). */
 static int gather(struct cli_ctx *ctx, struct view *v)
 {
@@ -90,9 +104,7 @@ static int gather(struct cli_ctx *ctx, struct view *v)
 		if (json_integer_value(json_object_get(m, "id")) == self)
 			v->answers[i] = json_incref(v->local);
 		else
-			cli__ask_json(&v->t, json_string_value(json_object_get(m, "address")),
-				      "status", PROBE_MS, &v->answers[i], v->errors[i],
-				      sizeof v->errors[i]);
+			ask_member(v, m, i);
 		v->nodes[i].status = v->answers[i];
 		v->nodes[i].error = v->errors[i];
 	}
