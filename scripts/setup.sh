@@ -8,7 +8,8 @@ PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       libuv1-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libpq-dev libcmocka-dev libssl-dev libjansson-dev zlib1g-dev libsystemd-dev
       libmicrohttpd-dev
-      postgresql-15 postgresql-client-15 iproute2 procps python3 git clang-format)
+      postgresql-15 postgresql-client-15 iproute2 iputils-ping procps python3 git
+      clang-format)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
