@@ -246,6 +246,31 @@ static bool is_chunk(const Backstay__RaftMessage *pb)
 	       (pb->install_snapshot->offset != 0 || !pb->install_snapshot->last);
 }
 
+/*
+ * Leader stickiness, relaxed when the leader is known to be gone. libraft
+ * refuses a (pre-)vote while the voter still has a leader, and a follower
+ * forgets its leader only when its own randomized timer fires: after the
+ * leader dies, the first follower to time out is refused and the election
+ * waits for the second one (docs/BENCHMARKS.md: 1.67 s on average with a
+ * 1 s election timeout, against 1.33 s for etcd, whose voters ignore votes
+ * only within the base timeout). A voter with no connection at all to the
+ * leader it believes in (a crash or kill -9 closes it at once; a partition
+ * leaves it open until the transport gives up on it) votes as if it had no
+ * leader: the request is marked disrupt_leader, which libraft honours as it
+ * does for a leadership transfer. Election safety is untouched: one vote
+ * per term, and only for a log at least as up to date.
+ */
+static void unstick(struct cns_node *n, struct raft_message *m)
+{
+	uint64_t leader;
+
+	if (m->type != RAFT_REQUEST_VOTE || m->request_vote.disrupt_leader)
+		return;
+	leader = cns__drv_leader(n->drv, NULL);
+	if (leader != 0 && leader != n->cfg.id && cns__tr_peer_conns(&n->tr, leader) == 0)
+		m->request_vote.disrupt_leader = true;
+}
+
 static void on_raft(void *data, uint64_t from_id, const Backstay__RaftMessage *pb)
 {
 	struct cns_node *n = data;
@@ -266,6 +291,7 @@ static void on_raft(void *data, uint64_t from_id, const Backstay__RaftMessage *p
 		node__snapshot_rx_reset(n);
 	if (rv != 0)
 		return; /* refused by the codec: logged and counted there */
+	unstick(n, &m);
 	rv = cns__drv_receive(n->drv, &m, node__now(n));
 	cns__wire_release(&m, rv);
 	after_event(n);
