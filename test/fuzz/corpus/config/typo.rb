@@ -1,0 +1,2 @@
+fqdn 'x'
+postgresql.prot 1
