@@ -169,6 +169,24 @@ void cli__quiet_start(enum bs_log_level *saved)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+void cli__kv_text_command(Backstay__KvCommand *cmd, Backstay__KvPut *put, Backstay__KvDelete *del,
+			  const char *key, const char *value)
+{
+	if (value != NULL) {
+		put->key.data = (uint8_t *)key;
+		put->key.len = strlen(key);
+		put->value.data = (uint8_t *)value;
+		put->value.len = strlen(value);
+		cmd->op_case = BACKSTAY__KV_COMMAND__OP_PUT;
+		cmd->put = put;
+	} else {
+		del->key.data = (uint8_t *)key;
+		del->key.len = strlen(key);
+		cmd->op_case = BACKSTAY__KV_COMMAND__OP_DEL;
+		cmd->del = del;
+	}
+}
+
 int cli__kv_put_text(struct cli_ctx *ctx, const struct cli_target *t, const char *key,
 		     const char *value)
 {
@@ -179,12 +197,7 @@ int cli__kv_put_text(struct cli_ctx *ctx, const struct cli_target *t, const char
 	uint8_t buf[512];
 	int rv = CLI_OK;
 
-	put.key.data = (uint8_t *)key;
-	put.key.len = strlen(key);
-	put.value.data = (uint8_t *)value;
-	put.value.len = strlen(value);
-	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
-	cmd.put = &put;
+	cli__kv_text_command(&cmd, &put, NULL, key, value);
 	if (backstay__kv_command__get_packed_size(&cmd) > sizeof buf)
 		return CLI_FAIL;
 	req.id = 1;

@@ -73,6 +73,28 @@ struct json_t *daemon__node_json(struct daemon *d);
 /* Leading, with this term's barrier applied (reads are current)? */
 bool daemon__is_ready_leader(struct daemon *d);
 
+/* daemon_members.c: the cluster's own KV entries (docs/ctl.md, "Files"). */
+
+/* "cluster/members/<id as 16 hex>" into out. */
+void daemon__meta_key(char *out, size_t size, uint64_t id);
+/* A member's metadata JSON text (malloc'd), or NULL when out of memory. */
+char *daemon__meta_value(uint64_t id, const char *name, const char *guid, const char *publish,
+			 const char *address);
+/* Propose a put of key = value, or its deletion when value is NULL. */
+int daemon__propose_kv(struct daemon *d, struct cns_req *req, const char *key, const char *value,
+		       cns_req_cb cb);
+/* This node's KV entries under prefix (local state); NULL when out of
+ * memory. Free with backstay__kv_result__free_unpacked. */
+Backstay__KvResult *daemon__local_range(struct daemon *d, const char *prefix);
+/* Member id's metadata in r (a new reference), or NULL. */
+struct json_t *daemon__meta_find(const Backstay__KvResult *r, uint64_t id);
+/* The cluster.members answer (a new reference), or NULL. */
+struct json_t *daemon__cluster_json(struct daemon *d);
+/* Answer with obj as JSON text (takes the reference; NULL = -ENOMEM). */
+void daemon__reply_json(struct daemon *d, uint64_t conn_id, uint64_t id, struct json_t *obj);
+/* The leader's metadata upkeep, one write at a time. */
+void daemon__members_tick(struct daemon *d);
+
 /* daemon_cluster.c: cluster.members, member.join (role JOIN),
  * member.remove. Returns false when verb is not one of them. */
 bool daemon__cluster_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role,

@@ -178,6 +178,10 @@ void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp);
  * connection would be noise (level raised to error; *saved to restore).
  * Also, a node that hangs up must not kill the tool with SIGPIPE. */
 void cli__quiet_start(enum bs_log_level *saved);
+/* cmd = a put of key = value (text), or with value NULL a delete of key;
+ * put and del are the caller's storage, borrowed by cmd. */
+void cli__kv_text_command(Backstay__KvCommand *cmd, Backstay__KvPut *put, Backstay__KvDelete *del,
+			  const char *key, const char *value);
 /* Put key = value (short text) through the leader: CLI_OK or CLI_FAIL. */
 int cli__kv_put_text(struct cli_ctx *ctx, const struct cli_target *t, const char *key,
 		     const char *value);
