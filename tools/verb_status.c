@@ -135,6 +135,18 @@ static int status_simple(struct cli_ctx *ctx)
 	return pid > 0 ? CLI_OK : CLI_FAIL;
 }
 
+/* status --json also carries this node's own answer as "local" (term,
+ * commit and applied indexes...: what an operator compares between
+ * survivors before a quorum-loss recovery). */
+static json_t *with_local(json_t *obj, const struct view *v)
+{
+	if (obj != NULL && json_object_set(obj, "local", v->local) != 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
 static int run_status(struct cli_ctx *ctx)
 {
 	struct view v = {0};
@@ -146,7 +158,7 @@ static int run_status(struct cli_ctx *ctx)
 	cli__quiet_start(&saved);
 	rv = gather(ctx, &v);
 	if (rv == CLI_OK && ctx->json)
-		rv = cli__print_json(ctx, cli__status_json(v.local, v.nodes, v.n));
+		rv = cli__print_json(ctx, with_local(cli__status_json(v.local, v.nodes, v.n), &v));
 	else if (rv == CLI_OK)
 		cli__render_status(ctx->out, v.local, v.nodes, v.n);
 	view_free(&v);

@@ -72,6 +72,7 @@ import json, sys
 d = json.load(sys.stdin)
 assert d["consensus"]["health"] == "green", d
 assert d["consensus"]["healthy_nodes"] == d["consensus"]["total_nodes"] == int(sys.argv[1]), d
+assert d["local"]["node"]["name"] == "backend-2" and d["local"]["last_applied"] > 0, d["local"]
 ' "$NODES" || fail "status --json"
 bs 1 status --simple | grep -qE "^run: backstay: \(pid ${PIDS[1]}\) [0-9]+s$" || fail "status --simple"
 
@@ -180,6 +181,11 @@ bs 3 kv put after-restart yes >/dev/null || fail "write after the full restart"
 log "full stop and start: a leader by itself"
 
 # ---- 6. the majority lost for good ----------------------------------------------------
+# Seed 004's procedure assumes the survivor has the most recent data (a
+# write acknowledged by a majority that did not include it would be lost
+# with the others): wait until node 1 has applied the last write.
+wait_for 10 "node 1 up to date before the loss" \
+	bash -c "'$BACKSTAY' kv get after-restart --local -c '$(cfg 1)' | grep -q 'after-restart = yes'"
 for ((i = 2; i <= NODES; i++)); do
 	kill -9 "${PIDS[$i]}"
 	untrack "$i"
