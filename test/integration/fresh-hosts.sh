@@ -161,13 +161,23 @@ out=$(on 3 "$TMP/chef-backend-ctl" join-cluster "$(host_ip 2)" -p "$(host_ip 3)"
 grep -q "vip_interface 'eth0'" "$TMP/n3/etc/backstay.rb" || fail "backend-3's config: $(cat "$TMP/n3/etc/backstay.rb")"
 log "backend-2 and backend-3 joined from empty hosts (-p, -i written to /etc/backstay/backstay.rb)"
 
-out=$(on 2 "$BACKSTAY" cluster-status --json) || fail "cluster-status: $out"
-python3 - "$out" "$NET" <<'PY' || fail "cluster-status: $out"
+# cluster-status on backend-2 (its own member list: it may apply the last
+# join's metadata a moment after backend-3 did).
+three_members() {
+	local out
+	out=$(on 2 "$BACKSTAY" cluster-status --json) || return 1
+	python3 - "$out" "$NET" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1]); net = sys.argv[2]
 got = sorted((x["name"], x["ip"]) for x in d["nodes"] if x["reachable"] and x["voter"])
 assert got == [("backend-%d" % i, "%s.1%d" % (net, i)) for i in (1, 2, 3)], got
 PY
+}
+deadline=$(($(date +%s) + 10))
+until three_members 2>/dev/null; do
+	[ "$(date +%s)" -lt "$deadline" ] || { three_members || true; fail "cluster-status on backend-2"; }
+	sleep 0.1
+done
 
 # ---- a frontend's view: member discovery on 2379, chef-server.rb ---------------
 disc() {
