@@ -195,6 +195,13 @@ int cns_unwatch(struct cns_node *n, uint64_t id);
  * the id or address is already a member. */
 int cns_add_member(struct cns_node *n, struct cns_req *req, const struct cns_member *m,
 		   cns_req_cb cb);
+/* Catch up standby id and promote it to voter: what cns_add_member does
+ * after the add, for a standby whose add did not finish (leadership moved
+ * while it was catching up). cb gets 0 once it votes, -ETIMEDOUT when it
+ * did not catch up in time (it stays a standby). Leader only; -EBUSY while
+ * another change runs; -ENOENT if id is not a member, -EINVAL if it votes
+ * already. */
+int cns_promote_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
 /* Remove member id (may be this node: it steps down once committed). */
 int cns_remove_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
 /* Hand leadership to id (0 = the most up-to-date voter). */

@@ -538,6 +538,32 @@ int cns_add_member(struct cns_node *n, struct cns_req *req, const struct cns_mem
 	return 0;
 }
 
+int cns_promote_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb)
+{
+	const struct raft_configuration *cur;
+	unsigned i;
+	int rv = start_change(n, req, cb);
+
+	if (rv != 0)
+		return rv;
+	cur = cns__drv_configuration(n->drv);
+	for (i = 0; i < cur->n && cur->servers[i].id != id; i++)
+		;
+	if (i == cur->n)
+		return -ENOENT;
+	if (cur->servers[i].role != RAFT_STANDBY)
+		return -EINVAL;
+	n->change.req = req;
+	n->change.member = (struct cns_member){.id = id, .voter = true};
+	snprintf(n->change.member.address, sizeof n->change.member.address, "%s",
+		 cur->servers[i].address);
+	n->change.removing = false;
+	n->change.phase = NODE_CHANGE_ADDED; /* in the committed configuration already */
+	n->change.index = n->applied_conf_index;
+	n->change.deadline_ms = req->arrived_ms + NODE_CHANGE_TIMEOUT_MS;
+	return 0;
+}
+
 int cns_remove_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb)
 {
 	int rv = start_change(n, req, cb);
@@ -566,6 +592,23 @@ static void change_done(struct cns_node *n, int status)
 	n->change.req = NULL;
 }
 
+/*
+ * libraft ends a catch-up round when the member's match index reaches the
+ * round's target, which it checks when an AppendEntries result moves that
+ * index. A standby that is fully caught up already (a promotion after the
+ * leader that added it died; replication does not wait for the catch-up)
+ * never moves it again on an idle cluster, and the catch-up would run
+ * until the change's deadline. One entry after the start gives it a result
+ * to count. A failure here only leaves the deadline to decide.
+ */
+static void nudge_catch_up(struct cns_node *n)
+{
+	static const uint8_t zero[8];
+	uint64_t index, term;
+
+	cns__drv_submit(n->drv, RAFT_BARRIER, zero, sizeof zero, node__now(n), &index, &term);
+}
+
 /* Advance the change in progress: added (committed) -> catch up -> promote
  * (committed) -> done. */
 void node__change_tick(struct cns_node *n, uint64_t now)
@@ -586,8 +629,10 @@ void node__change_tick(struct cns_node *n, uint64_t now)
 		return;
 	}
 	if (c->phase == NODE_CHANGE_ADDED) {
-		if (cns__drv_catch_up(n->drv, c->member.id, now) == 0)
+		if (cns__drv_catch_up(n->drv, c->member.id, now) == 0) {
 			c->phase = NODE_CHANGE_CATCHING_UP;
+			nudge_catch_up(n);
+		}
 		return;
 	}
 	st = cns__drv_catch_up_status(n->drv, c->member.id);

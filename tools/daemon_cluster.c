@@ -39,6 +39,7 @@ enum change_phase {
 struct daemon_change {
 	struct daemon *d;
 	enum change_kind kind;
+	bool promote; /* an add whose standby is in the configuration already */
 	enum change_phase phase;
 	uint64_t conn_id, req_id;
 	struct cns_member m;
@@ -58,7 +59,9 @@ static void change_finish(struct daemon_change *c, int code, const char *msg)
 	struct daemon *d = c->d;
 	struct daemon_change **pp;
 
-	if (code == 0)
+	if (c->conn_id == 0)
+		; /* the leader's own upkeep: nobody asked */
+	else if (code == 0)
 		daemon__reply_json(d, c->conn_id, c->req_id, daemon__cluster_json(d));
 	else if (code == BS_E_NOT_LEADER || msg == NULL)
 		daemon__reply_error(d, c->conn_id, c->req_id, code);
@@ -116,7 +119,7 @@ static void change_done(struct cns_req *req, int status, const Backstay__KvResul
 	int rv;
 
 	(void)result;
-	if (status == -ETIMEDOUT && c->kind == CHANGE_ADD) {
+	if (status == -ETIMEDOUT && c->kind == CHANGE_ADD) { /* and a promotion */
 		c->status = status;
 		c->phase = PH_UNDO;
 		rv = cns_remove_member(d->node, &c->undo_req, c->m.id, undo_done);
@@ -126,8 +129,8 @@ static void change_done(struct cns_req *req, int status, const Backstay__KvResul
 				      "removing it again failed: run remove-node");
 		return;
 	}
-	if (status != 0) {
-		change_finish(c, status, NULL);
+	if (status != 0 || (c->kind == CHANGE_ADD && c->name[0] == '\0')) {
+		change_finish(c, status, NULL); /* no name to record: upkeep */
 		return;
 	}
 	daemon__meta_key(key, sizeof key, c->m.id);
@@ -151,17 +154,19 @@ static void change_start(struct daemon_change *c)
 	struct daemon *d = c->d;
 	int rv;
 
-	if (c->kind == CHANGE_ADD)
+	if (c->kind == CHANGE_ADD && c->promote)
+		rv = cns_promote_member(d->node, &c->change_req, c->m.id, change_done);
+	else if (c->kind == CHANGE_ADD)
 		rv = cns_add_member(d->node, &c->change_req, &c->m, change_done);
 	else
 		rv = cns_remove_member(d->node, &c->change_req, c->m.id, change_done);
 	if (rv == -EBUSY)
 		return;
-	if (rv != 0) {
-		change_finish(c, rv, NULL);
-		return;
-	}
 	c->phase = PH_CHANGING;
+	if (rv == -EINVAL && c->promote) /* it votes already (promoted meanwhile) */
+		change_done(&c->change_req, 0, NULL);
+	else if (rv != 0)
+		change_finish(c, rv, NULL);
 }
 
 static void change_enqueue(struct daemon *d, struct daemon_change *c)
@@ -241,19 +246,25 @@ static const char *parse_join(const Backstay__CtlRequest *req, struct join_args 
 	return NULL;
 }
 
-/*
- * Why a cannot join, into msg (0), or 0 with *ret_member true when exactly
- * this member (id and address) is already a voter: a retried add.
- */
+/* Where a joining member stands in the configuration. */
+enum join_state {
+	JOIN_NEW,     /* not in it: add */
+	JOIN_STANDBY, /* this id at this address as a standby: an add cut short
+		       * (leadership moved); promote it */
+	JOIN_VOTER,   /* this id at this address votes: a retried add; only its
+		       * metadata may be missing */
+};
+
+/* Why a cannot join, into msg (-EEXIST), or 0 and *ret_state. */
 static int join_conflict(struct daemon *d, const struct join_args *a, char *msg, size_t size,
-			 bool *ret_member)
+			 enum join_state *ret_state)
 {
 	Backstay__KvResult *r = daemon__local_range(d, CLI_KV_MEMBERS);
 	struct cns_status st;
 	unsigned i;
 	int rv = 0;
 
-	*ret_member = false;
+	*ret_state = JOIN_NEW;
 	if (r == NULL)
 		return -ENOMEM;
 	cns_node_status(d->node, &st);
@@ -263,8 +274,8 @@ static int join_conflict(struct daemon *d, const struct join_args *a, char *msg,
 		const char *name =
 			cli__jstr(meta, "name")[0] ? cli__jstr(meta, "name") : m->address;
 
-		if (m->id == a->m.id && strcmp(m->address, a->m.address) == 0 && m->voter)
-			*ret_member = true;
+		if (m->id == a->m.id && strcmp(m->address, a->m.address) == 0)
+			*ret_state = m->voter ? JOIN_VOTER : JOIN_STANDBY;
 		else if (m->id == a->m.id || strcmp(m->address, a->m.address) == 0)
 			rv = snprintf(msg, size,
 				      "%s is already a member (%s): run remove-node %s on another "
@@ -291,7 +302,7 @@ static void handle_join(struct daemon *d, uint64_t conn_id, const Backstay__CtlR
 	struct join_args a = {0};
 	const char *invalid = parse_join(req, &a);
 	struct daemon_change *c;
-	bool member;
+	enum join_state state;
 	char msg[512];
 	int rv;
 
@@ -303,13 +314,13 @@ static void handle_join(struct daemon *d, uint64_t conn_id, const Backstay__CtlR
 		daemon__reply_error(d, conn_id, req->id, BS_E_NOT_LEADER);
 		return;
 	}
-	rv = join_conflict(d, &a, msg, sizeof msg, &member);
+	rv = join_conflict(d, &a, msg, sizeof msg, &state);
 	if (rv != 0) {
 		daemon__reply_raw(d, conn_id, req->id, rv, rv == -EEXIST ? msg : bs_strerror(rv),
 				  NULL, 0);
 		return;
 	}
-	if (!a.add || member) { /* check passed, or an add already done */
+	if (!a.add) { /* the check passed */
 		daemon__reply_json(d, conn_id, req->id, daemon__cluster_json(d));
 		return;
 	}
@@ -319,6 +330,9 @@ static void handle_join(struct daemon *d, uint64_t conn_id, const Backstay__CtlR
 		return;
 	}
 	c->m = a.m;
+	/* A standby is promoted; a voter (a retried add, or promoted by the
+	 * upkeep meanwhile) only gets its metadata written. */
+	c->promote = state != JOIN_NEW;
 	snprintf(c->name, sizeof c->name, "%s", a.name);
 	snprintf(c->guid, sizeof c->guid, "%s", a.guid);
 	snprintf(c->publish, sizeof c->publish, "%s", a.publish);
@@ -385,11 +399,36 @@ bool daemon__cluster_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role
 	return true;
 }
 
+/* A standby nobody here is adding was left by an add cut short (the leader
+ * that ran it lost leadership): promote it, as its join would have. If its
+ * node is gone, the promotion times out and it is removed again. */
+static void adopt_standby(struct daemon *d)
+{
+	struct daemon_change *c;
+	struct cns_status st;
+	unsigned i;
+
+	cns_node_status(d->node, &st);
+	for (i = 0; i < st.n_members && st.members[i].voter; i++)
+		;
+	if (i == st.n_members || (c = change_new(d, CHANGE_ADD, 0, 0)) == NULL)
+		return;
+	c->m = st.members[i];
+	c->promote = true;
+	bs_info(CLUSTER_COMPONENT,
+		"member %llu (%s) is a standby left by an unfinished join: "
+		"promoting it",
+		(unsigned long long)c->m.id, c->m.address);
+	change_enqueue(d, c);
+}
+
 void daemon__cluster_tick(struct daemon *d)
 {
 	if (d->node == NULL || d->stopping || !daemon__is_ready_leader(d))
 		return;
 	if (d->changes != NULL && d->changes->phase == PH_QUEUED)
 		change_start(d->changes);
+	if (d->changes == NULL)
+		adopt_standby(d);
 	daemon__members_tick(d);
 }

@@ -44,6 +44,7 @@ struct join {
 	bool wrote_config, config_existed, wrote_secrets, had_secrets, wrote_identity, started;
 	char secrets_backup[PATH_MAX + 16]; /* the old secrets_file, set aside */
 	bool keep;			    /* the outcome is unknown: undo nothing */
+	json_t *members; /* the check's answer: who else to ask if the leader goes */
 	struct bs_secrets old_secrets;
 };
 
@@ -256,6 +257,35 @@ static int ask_leader(struct join *j, const char *phase, json_t **ret)
 	return rv;
 }
 
+/*
+ * The add's answer was lost (the leader may have died while the node was
+ * catching up): ask again through every other member the check listed. A
+ * new leader finishes the add (the standby is promoted) or finds it done;
+ * either way it answers for the same id. JOIN_UNKNOWN when none answers.
+ */
+static int ask_others(struct join *j, json_t **ret)
+{
+	const json_t *m;
+	char first[CNS_ADDRESS_MAX];
+	size_t i;
+	int rv = JOIN_UNKNOWN;
+
+	snprintf(first, sizeof first, "%s", j->target.endpoint);
+	json_array_foreach(json_object_get(j->members, "members"), i, m)
+	{
+		const char *address = cli__jstr(m, "address");
+
+		if (rv != JOIN_UNKNOWN || strcmp(address, first) == 0 ||
+		    strcmp(address, j->address) == 0 || !cli__address_valid(address))
+			continue;
+		fprintf(j->ctx->err, "%s %s: no answer from %s; asking %s\n", j->ctx->prog,
+			j->ctx->verb, first, address);
+		snprintf(j->target.endpoint, sizeof j->target.endpoint, "%s", address);
+		rv = ask_leader(j, "add", ret);
+	}
+	return rv;
+}
+
 /* The local half: secrets, old store gone (--recovery), identity, daemon. */
 static int write_local(struct join *j)
 {
@@ -369,12 +399,13 @@ static int join_run(struct join *j, const char *peer)
 	    settle_identity(j) != CLI_OK || settle_addresses(j, peer) != CLI_OK ||
 	    ask_leader(j, "check", &answer) != CLI_OK)
 		return CLI_FAIL;
-	n = json_array_size(json_object_get(answer, "members"));
-	json_decref(answer);
+	j->members = answer;
 	if (write_local(j) != CLI_OK)
 		return CLI_FAIL;
 	j->target.timeout_ms = JOIN_ADD_MS;
 	rv = ask_leader(j, "add", &answer);
+	if (rv == JOIN_UNKNOWN)
+		rv = ask_others(j, &answer);
 	if (rv == JOIN_UNKNOWN) {
 		j->keep = true; /* it may be a voter already: stopping it could cost quorum */
 		fprintf(j->ctx->err,
@@ -415,6 +446,7 @@ static int run_join(struct cli_ctx *ctx)
 	bs_log_set_level(saved);
 	bs_secrets_wipe(&j->target.secrets);
 	bs_secrets_wipe(&j->old_secrets);
+	json_decref(j->members);
 	bs_config_free(j->config);
 	free(j);
 	return rv;

@@ -15,12 +15,14 @@
 #   6. the majority lost for good (kill -9): create-cluster
 #      --quorum-loss-recovery on the survivor, two fresh nodes joining at
 #      the same moment, every key written before still there
+#   7. a join cut short by the loss of its leader (the standby left in the
+#      configuration): the add asked again through a survivor finishes it
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 NODES=${1:-3}
 IT_NAME="lifecycle-$NODES"
-MAX=$((NODES + 2)) # two fresh nodes for step 6
+MAX=$((NODES + 3)) # two fresh nodes for step 6, one for step 7
 
 it_setup "$MAX"
 
@@ -209,6 +211,42 @@ for ((i = 1; i <= NODES; i++)); do
 done
 [ "$(bs "$A" kv get after-restart)" = "after-restart = yes" ] || fail "after-restart lost"
 log "quorum-loss recovery with two simultaneous joins: nothing lost"
+
+# ---- 7. a join cut short by the loss of its leader ------------------------------------
+# A member.join add (crafted, as join-cluster sends it) for a node that is
+# not running yet: the leader adds it as a standby and waits for its
+# catch-up; the leader dies; the node starts; the add asked again through a
+# survivor (what join-cluster does when its answer is lost) must finish it.
+W=$((NODES + 3))
+L=$(cstatus 1 | python3 -c 'import json,sys; print(next(x["name"] for x in json.load(sys.stdin)["nodes"] if x["consensus"] == "leader").split("-")[1])')
+S=$(for i in 1 "$A" "$B"; do [ "$i" != "$L" ] && echo "$i"; done | head -1)
+guid=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+id=$((RANDOM * 32768 + RANDOM + 1))
+add=(join member.join add "$id" "$(hip "$W"):$PORT" "backend-$W" "$guid" "$(hip "$W")")
+"$CTL_STATUS" "$TMP/n1/secrets.json" "$(hip "$L"):$PORT" "${add[@]}" >/dev/null 2>&1 || true
+wait_for 10 "backend-$W a standby" bash -c "'$BACKSTAY' cluster-status --json -c '$(cfg "$L")' |
+	grep -q '\"address\":\"$(hip "$W"):$PORT\"[^}]*\"voter\":false'"
+kill -9 "${PIDS[$L]}"
+untrack "$L"
+mkdir -p -m 700 "$TMP/n$W/data"
+(umask 077 && printf '{"name": "backend-%s", "guid": "%s", "id": %s}\n' "$W" "$guid" "$id" \
+	>"$TMP/n$W/data/node.json")
+install -m 600 "$TMP/n1/secrets.json" "$TMP/n$W/secrets.json"
+bs "$W" start >/dev/null || fail "start backend-$W"
+track "$W"
+add_again() { # through whichever survivor leads (ctl_status follows no redirect)
+	local i
+	for i in 1 "$A" "$B"; do
+		[ "$i" = "$L" ] && continue
+		"$CTL_STATUS" "$TMP/n1/secrets.json" "$(hip "$i"):$PORT" "${add[@]}" && return 0
+	done
+	return 1
+}
+wait_for 30 "the add asked again through a survivor" add_again
+wait_for 15 "backend-$W a voter, by name" bash -c "'$BACKSTAY' cluster-status --json -c '$(cfg "$S")' |
+	python3 -c 'import json,sys; d=json.load(sys.stdin);
+assert any(x[\"name\"] == \"backend-$W\" and x[\"voter\"] and x[\"reachable\"] for x in d[\"nodes\"])'"
+log "a join cut short by its leader's death: finished by the next leader"
 
 check_sanitizers
 log "PASS"

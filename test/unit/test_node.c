@@ -435,6 +435,61 @@ static void member_joins(void **state)
 	cluster_free(&c);
 }
 
+/* Every running node other than `arg` (an int index, or -1) has member 4
+ * in its committed configuration as a standby. */
+static bool standby_everywhere(struct cluster *c, void *arg)
+{
+	struct cns_status st;
+	unsigned i, j, seen = 0, running = 0;
+
+	(void)arg;
+	for (i = 0; i < c->n; i++) {
+		if (c->nodes[i] == NULL)
+			continue;
+		running++;
+		cns_node_status(c->nodes[i], &st);
+		for (j = 0; j < st.n_members; j++)
+			seen += st.members[j].id == 4 && !st.members[j].voter;
+	}
+	return seen == running;
+}
+
+/* An add cut short by the leader's loss leaves a standby; the next leader
+ * promotes it once its node is up (cns_promote_member). */
+static void standby_promoted_by_next_leader(void **state)
+{
+	struct cluster c;
+	struct call add, promote;
+	int leader, next;
+
+	(void)state;
+	cluster_init(&c, 4, 3, bs_clock_real());
+	assert_true(run_until(&c, has_leader, NULL));
+	leader = leader_of(&c);
+	close_node(&c, 3); /* the joiner is down: its catch-up cannot finish */
+	memset(&add, 0, sizeof add);
+	add.req.data = &add;
+	assert_int_equal(cns_add_member(c.nodes[leader], &add.req, &c.members[3], call_cb), 0);
+	assert_true(run_until(&c, standby_everywhere, NULL));
+	close_node(&c, (unsigned)leader);
+	assert_true(add.done);
+	assert_int_equal(add.status, -ECANCELED);
+	assert_true(run_until(&c, has_leader, NULL));
+	next = leader_of(&c);
+
+	memset(&promote, 0, sizeof promote);
+	promote.req.data = &promote;
+	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, c.members[next].id, call_cb),
+			 -EINVAL);
+	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, 99, call_cb), -ENOENT);
+	start_node(&c, 3);
+	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, 4, call_cb), 0);
+	assert_true(run_until(&c, call_done, &promote));
+	assert_int_equal(promote.status, 0);
+	assert_true(run_until(&c, four_voters, NULL));
+	cluster_free(&c);
+}
+
 static int quiet(void **state)
 {
 	(void)state;
@@ -570,6 +625,7 @@ int bs_test_node(void)
 		cmocka_unit_test(lease_expires_on_leader_clock),
 		cmocka_unit_test(three_nodes_failover),
 		cmocka_unit_test(member_joins),
+		cmocka_unit_test(standby_promoted_by_next_leader),
 		cmocka_unit_test(joiner_gets_chunked_snapshot),
 		cmocka_unit_test(quorum_loss_recovery),
 		cmocka_unit_test(transfer_and_remove),
