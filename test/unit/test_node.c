@@ -479,8 +479,9 @@ static void standby_promoted_by_next_leader(void **state)
 
 	memset(&promote, 0, sizeof promote);
 	promote.req.data = &promote;
-	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, c.members[next].id, call_cb),
-			 -EINVAL);
+	assert_int_equal(
+		cns_promote_member(c.nodes[next], &promote.req, c.members[next].id, call_cb),
+		-EINVAL);
 	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, 99, call_cb), -ENOENT);
 	start_node(&c, 3);
 	assert_int_equal(cns_promote_member(c.nodes[next], &promote.req, 4, call_cb), 0);
