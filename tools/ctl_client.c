@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,6 +148,18 @@ int cli__ctl_call(struct cli_ctx *ctx, const struct cli_target *t, const Backsta
 	}
 	fprintf(ctx->err, "%s %s: %s\n", ctx->prog, ctx->verb, errmsg);
 	return rv;
+}
+
+int cli__fail(struct cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(ctx->err, "%s %s: ", ctx->prog, ctx->verb);
+	va_start(ap, fmt);
+	vfprintf(ctx->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', ctx->err);
+	return CLI_FAIL;
 }
 
 void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp)

@@ -92,7 +92,8 @@ struct json_t *daemon__meta_find(const Backstay__KvResult *r, uint64_t id);
 struct json_t *daemon__cluster_json(struct daemon *d);
 /* Answer with obj as JSON text (takes the reference; NULL = -ENOMEM). */
 void daemon__reply_json(struct daemon *d, uint64_t conn_id, uint64_t id, struct json_t *obj);
-/* The leader's metadata upkeep, one write at a time. */
+/* The leader's metadata upkeep, one write at a time: on a ready leader
+ * (daemon__cluster_tick calls it after checking). */
 void daemon__members_tick(struct daemon *d);
 
 /* daemon_cluster.c: cluster.members, member.join (role JOIN),

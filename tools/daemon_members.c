@@ -218,8 +218,6 @@ void daemon__members_tick(struct daemon *d)
 	Backstay__KvResult *r;
 	char key[64], *value = NULL;
 
-	if (d->node == NULL || d->stopping || !daemon__is_ready_leader(d))
-		return;
 	if (d->meta_pending || (r = daemon__local_range(d, CLI_KV_MEMBERS)) == NULL)
 		return;
 	if (meta_owed(d, r, key, sizeof key, &value)) {

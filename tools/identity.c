@@ -130,6 +130,40 @@ int cli__identity_new(const char *name, struct cli_identity *ret)
 	return 0;
 }
 
+void cli__store_dir(char *out, size_t size, const struct bs_config *config)
+{
+	snprintf(out, size, "%s/consensus", bs_config_str(config, BS_SET_DATA_DIR));
+}
+
+/* data_dir/consensus/NAME into out. */
+static void store_file(char *out, size_t size, const struct bs_config *config, const char *name)
+{
+	char dir[PATH_MAX];
+
+	cli__store_dir(dir, sizeof dir, config);
+	snprintf(out, size, "%.*s/%s", PATH_MAX - 16, dir, name);
+}
+
+bool cli__store_exists(const struct bs_config *config)
+{
+	char path[PATH_MAX];
+
+	store_file(path, sizeof path, config, "data.mdb");
+	return access(path, F_OK) == 0;
+}
+
+void cli__store_remove(const struct bs_config *config)
+{
+	char path[PATH_MAX];
+
+	store_file(path, sizeof path, config, "data.mdb");
+	unlink(path);
+	store_file(path, sizeof path, config, "lock.mdb");
+	unlink(path);
+	cli__store_dir(path, sizeof path, config);
+	rmdir(path);
+}
+
 int cli__node_name(const struct bs_config *config, char *out, size_t size)
 {
 	const char *fqdn = bs_config_str(config, BS_SET_FQDN);

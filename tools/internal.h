@@ -129,6 +129,12 @@ void cli__identity_remove(const char *data_dir);
 int cli__identity_new(const char *name, struct cli_identity *ret);
 /* A fresh Raft id: positive, fits a JSON integer. */
 uint64_t cli__new_raft_id(void);
+/* The Raft store: data_dir/consensus (an LMDB environment). */
+void cli__store_dir(char *out, size_t size, const struct bs_config *config);
+/* Does it hold Raft state (data.mdb)? */
+bool cli__store_exists(const struct bs_config *config);
+/* Delete it: data.mdb, lock.mdb and the directory (nothing else is there). */
+void cli__store_remove(const struct bs_config *config);
 /* This node's name: fqdn, else the host name, lower-cased. 0 or -errno. */
 int cli__node_name(const struct bs_config *config, char *out, size_t size);
 
@@ -173,6 +179,9 @@ int cli__ctl_call(struct cli_ctx *ctx, const struct cli_target *t, const Backsta
 /* Print "<prog> <verb>: <what>" and the node's message for a response
  * whose code is not 0. */
 void cli__print_failure(struct cli_ctx *ctx, const Backstay__CtlResponse *resp);
+
+/* Print "<prog> <verb>: <what>\n" to ctx->err; returns CLI_FAIL. */
+int cli__fail(struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A tool reports failures itself: the transport's log lines about its own
  * connection would be noise (level raised to error; *saved to restore).
@@ -225,6 +234,9 @@ int cli__daemon_start(struct cli_ctx *ctx, const struct bs_config *config, long 
 /* Stop it (SIGTERM, or systemctl stop) and wait until it is gone (30 s).
  * Not running: CLI_OK. */
 int cli__daemon_stop(struct cli_ctx *ctx, const struct bs_config *config);
+/* Call done(data) every 50 ms until it returns true, for at most
+ * timeout_ms: true when it did. */
+bool cli__poll(unsigned timeout_ms, bool (*done)(void *data), void *data);
 /* Seconds since the daemon on data_dir started (its pidfile's age). */
 long cli__daemon_uptime_s(const char *data_dir);
 /* mkdir -p; mode for what it creates. 0 or negative errno. */

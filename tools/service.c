@@ -31,16 +31,17 @@
 #define SERVICE_POLL_MS 50
 #define SERVICE_UNIT "backstay.service"
 
-static uint64_t now_ms(void)
+bool cli__poll(unsigned timeout_ms, bool (*done)(void *data), void *data)
 {
-	return bs_clock_now_ms(bs_clock_real());
-}
+	uint64_t deadline = bs_clock_now_ms(bs_clock_real()) + timeout_ms;
+	struct timespec nap = {0, SERVICE_POLL_MS * 1000000L};
 
-static void nap(void)
-{
-	struct timespec ts = {0, SERVICE_POLL_MS * 1000000L};
-
-	nanosleep(&ts, NULL);
+	while (!done(data)) {
+		if (bs_clock_now_ms(bs_clock_real()) >= deadline)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+	return true;
 }
 
 bool cli__address_is_local(const char *ip)
@@ -73,7 +74,7 @@ long cli__daemon_uptime_s(const char *data_dir)
 {
 	char path[PATH_MAX];
 	struct stat sb;
-	time_t now = time(NULL);
+	int64_t now = (int64_t)(bs_clock_wall_ms(bs_clock_real()) / 1000);
 
 	cli__pidfile_path(path, sizeof path, data_dir);
 	if (stat(path, &sb) != 0 || now < sb.st_mtime)
@@ -179,43 +180,50 @@ static int open_log(struct cli_ctx *ctx, const struct bs_config *config, char *p
 	return rv;
 }
 
-/* Does the daemon answer on its port yet? */
-static bool answers(struct cli_ctx *ctx)
+/* What waiting for a started daemon watches. */
+struct starting {
+	struct cli_target t; /* the daemon, asked "status" */
+	bool have_target;    /* else only the child is watched */
+	pid_t child;	     /* ours (> 0): its early exit ends the wait */
+	bool exited;
+	int exit_code; /* when exited: its code, -1 for a signal */
+};
+
+/* Does the daemon answer on its port yet, or has our child exited? */
+static bool answers_or_exited(void *data)
 {
-	struct cli_target t;
+	struct starting *s = data;
 	json_t *st = NULL;
 	char errmsg[256];
-	int rv;
+	int rv = -1, status;
 
-	if (cli__target_load(ctx, &t) != CLI_OK)
-		return false;
-	rv = cli__ask_json(&t, t.endpoint, "status", 1000, &st, errmsg, sizeof errmsg);
-	bs_secrets_wipe(&t.secrets);
-	json_decref(st);
-	return rv == 0;
+	if (s->have_target) {
+		rv = cli__ask_json(&s->t, s->t.endpoint, "status", 1000, &st, errmsg,
+				   sizeof errmsg);
+		json_decref(st);
+	}
+	if (rv != 0 && s->child > 0 && waitpid(s->child, &status, WNOHANG) == s->child) {
+		s->exited = true;
+		s->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	}
+	return rv == 0 || s->exited;
 }
 
-/* Wait until the daemon answers; child (> 0) is ours: its early exit ends
- * the wait. */
 static int wait_answers(struct cli_ctx *ctx, pid_t child, const char *log_path)
 {
-	uint64_t deadline = now_ms() + SERVICE_WAIT_MS;
-	int status;
+	struct starting s = {.child = child};
+	bool done;
 
-	while (now_ms() < deadline) {
-		if (answers(ctx))
-			return CLI_OK;
-		if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
-			fprintf(ctx->err, "%s %s: backstay run exited with code %d; see %s\n",
-				ctx->prog, ctx->verb, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-				log_path);
-			return CLI_FAIL;
-		}
-		nap();
-	}
-	fprintf(ctx->err, "%s %s: backstay does not answer after %d s; see %s\n", ctx->prog,
-		ctx->verb, SERVICE_WAIT_MS / 1000, log_path);
-	return CLI_FAIL;
+	s.have_target = cli__target_load(ctx, &s.t) == CLI_OK; /* once, not per poll */
+	done = cli__poll(SERVICE_WAIT_MS, answers_or_exited, &s);
+	bs_secrets_wipe(&s.t.secrets);
+	if (!done)
+		return cli__fail(ctx, "backstay does not answer after %d s; see %s",
+				 SERVICE_WAIT_MS / 1000, log_path);
+	if (s.exited)
+		return cli__fail(ctx, "backstay run exited with code %d; see %s", s.exit_code,
+				 log_path);
+	return CLI_OK;
 }
 
 int cli__daemon_start(struct cli_ctx *ctx, const struct bs_config *config, long *ret_pid)
@@ -256,12 +264,16 @@ int cli__daemon_start(struct cli_ctx *ctx, const struct bs_config *config, long 
 	return rv;
 }
 
+static bool daemon_gone(void *data_dir)
+{
+	return cli__daemon_pid(data_dir) <= 0;
+}
+
 int cli__daemon_stop(struct cli_ctx *ctx, const struct bs_config *config)
 {
 	const char *data_dir = bs_config_str(config, BS_SET_DATA_DIR);
 	char *const sd_argv[] = {"systemctl", "stop", SERVICE_UNIT, NULL};
 	long pid = cli__daemon_pid(data_dir);
-	uint64_t deadline = now_ms() + SERVICE_WAIT_MS;
 
 	if (pid <= 0)
 		return CLI_OK;
@@ -272,13 +284,8 @@ int cli__daemon_stop(struct cli_ctx *ctx, const struct bs_config *config)
 			strerror(errno));
 		return CLI_FAIL;
 	}
-	while (cli__daemon_pid(data_dir) > 0) {
-		if (now_ms() >= deadline) {
-			fprintf(ctx->err, "%s %s: backstay (pid %ld) still runs after %d s\n",
-				ctx->prog, ctx->verb, pid, SERVICE_WAIT_MS / 1000);
-			return CLI_FAIL;
-		}
-		nap();
-	}
+	if (!cli__poll(SERVICE_WAIT_MS, daemon_gone, (void *)data_dir))
+		return cli__fail(ctx, "backstay (pid %ld) still runs after %d s", pid,
+				 SERVICE_WAIT_MS / 1000);
 	return CLI_OK;
 }

@@ -21,62 +21,16 @@
 #include <jansson.h>
 #include <limits.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "tools.h"
 
-#define LEAD_WAIT_MS 30000  /* create-cluster: until the new node leads */
-#define JOIN_WAIT_MS 180000 /* join: queue (other joins) + catch-up (60 s) */
+#define LEAD_WAIT_MS 30000 /* create-cluster: until the new node leads */
 #define REMOVED_PROBE_MS 2000
-#define DEFAULT_CONFIG_PATH "/etc/backstay/backstay.rb"
-
-static int failf(struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int failf(struct cli_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(ctx->err, "%s %s: ", ctx->prog, ctx->verb);
-	va_start(ap, fmt);
-	vfprintf(ctx->err, fmt, ap);
-	va_end(ap);
-	fputc('\n', ctx->err);
-	return CLI_FAIL;
-}
-
-static void store_path(char *out, size_t size, const struct bs_config *c)
-{
-	snprintf(out, size, "%s/consensus", bs_config_str(c, BS_SET_DATA_DIR));
-}
-
-/* data_dir/consensus holds Raft state (files other than . and ..)? */
-static bool store_exists(const struct bs_config *c)
-{
-	char path[PATH_MAX], lock[PATH_MAX + 16];
-
-	store_path(path, sizeof path, c);
-	snprintf(lock, sizeof lock, "%s/data.mdb", path);
-	return access(lock, F_OK) == 0;
-}
-
-/* rm -r of the store directory (LMDB: data.mdb, lock.mdb, nothing else). */
-static void store_remove(const struct bs_config *c)
-{
-	char path[PATH_MAX], file[PATH_MAX + 16];
-
-	store_path(path, sizeof path, c);
-	snprintf(file, sizeof file, "%s/data.mdb", path);
-	unlink(file);
-	snprintf(file, sizeof file, "%s/lock.mdb", path);
-	unlink(file);
-	rmdir(path);
-}
 
 /* This node as a one-member configuration. */
 static int self_member(struct cli_ctx *ctx, const struct bs_config *c, uint64_t id,
@@ -85,10 +39,10 @@ static int self_member(struct cli_ctx *ctx, const struct bs_config *c, uint64_t 
 	const char *publish = bs_config_str(c, BS_SET_PUBLISH_ADDRESS);
 
 	if (publish == NULL)
-		return failf(ctx, "publish_address is not set: it is this node's address, "
-				  "reachable by every other node");
+		return cli__fail(ctx, "publish_address is not set: it is this node's address, "
+				      "reachable by every other node");
 	if (!cli__address_is_local(publish))
-		return failf(ctx, "publish_address %s is not an address of this node", publish);
+		return cli__fail(ctx, "publish_address %s is not an address of this node", publish);
 	m->id = id;
 	m->voter = true;
 	cli__join_address(m->address, sizeof m->address, publish,
@@ -96,27 +50,26 @@ static int self_member(struct cli_ctx *ctx, const struct bs_config *c, uint64_t 
 	return CLI_OK;
 }
 
-/* Poll the local daemon until it leads with its barrier applied. */
+/* Does the local daemon lead, with its barrier applied? */
+static bool leads(void *data)
+{
+	const struct cli_target *t = data;
+	char errmsg[256];
+	json_t *st = NULL;
+	bool yes = cli__ask_json(t, t->endpoint, "status", 1000, &st, errmsg, sizeof errmsg) == 0 &&
+		   json_is_true(json_object_get(st, "ready")) &&
+		   strcmp(cli__jstr(st, "role"), "leader") == 0;
+
+	json_decref(st);
+	return yes;
+}
+
 static int wait_leading(struct cli_ctx *ctx, const struct cli_target *t)
 {
-	uint64_t deadline = bs_clock_now_ms(bs_clock_real()) + LEAD_WAIT_MS;
-	struct timespec nap = {0, 50 * 1000000L};
-	char errmsg[256];
-	json_t *st;
-
-	while (bs_clock_now_ms(bs_clock_real()) < deadline) {
-		st = NULL;
-		if (cli__ask_json(t, t->endpoint, "status", 1000, &st, errmsg, sizeof errmsg) ==
-			    0 &&
-		    json_is_true(json_object_get(st, "ready")) &&
-		    strcmp(cli__jstr(st, "role"), "leader") == 0) {
-			json_decref(st);
-			return CLI_OK;
-		}
-		json_decref(st);
-		nanosleep(&nap, NULL);
-	}
-	return failf(ctx, "the node does not lead after %d s; see its log", LEAD_WAIT_MS / 1000);
+	if (cli__poll(LEAD_WAIT_MS, leads, (void *)t))
+		return CLI_OK;
+	return cli__fail(ctx, "the node does not lead after %d s; see its log",
+			 LEAD_WAIT_MS / 1000);
 }
 
 /* Start the daemon and wait until it leads. */
@@ -159,7 +112,7 @@ static int ensure_secrets(struct cli_ctx *ctx, const struct bs_config *c, bool *
 	if (access(path, F_OK) == 0) {
 		rv = bs_secrets_read(path, &s, errmsg, sizeof errmsg);
 		bs_secrets_wipe(&s);
-		return rv == 0 ? CLI_OK : failf(ctx, "%s", errmsg);
+		return rv == 0 ? CLI_OK : cli__fail(ctx, "%s", errmsg);
 	}
 	snprintf(dir, sizeof dir, "%s", path);
 	if (strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir)
@@ -168,11 +121,11 @@ static int ensure_secrets(struct cli_ctx *ctx, const struct bs_config *c, bool *
 	if (rv == 0)
 		rv = bs_secrets_generate(bs_clock_real(), &s);
 	if (rv != 0)
-		return failf(ctx, "%s: %s", path, bs_strerror(rv));
+		return cli__fail(ctx, "%s: %s", path, bs_strerror(rv));
 	rv = bs_secrets_write(path, &s, errmsg, sizeof errmsg);
 	bs_secrets_wipe(&s);
 	if (rv != 0)
-		return failf(ctx, "%s", errmsg);
+		return cli__fail(ctx, "%s", errmsg);
 	*ret_made = true;
 	return CLI_OK;
 }
@@ -186,19 +139,19 @@ static int create_new(struct cli_ctx *ctx, const struct bs_config *c)
 	bool made_secrets;
 	int rv;
 
-	if (cli__identity_exists(data_dir) || store_exists(c))
-		return failf(ctx,
-			     "this node is already part of a cluster (%s holds its state); "
-			     "--quorum-loss-recovery makes it the whole cluster again after "
-			     "the others are lost",
-			     data_dir);
+	if (cli__identity_exists(data_dir) || cli__store_exists(c))
+		return cli__fail(ctx,
+				 "this node is already part of a cluster (%s holds its state); "
+				 "--quorum-loss-recovery makes it the whole cluster again after "
+				 "the others are lost",
+				 data_dir);
 	if (cli__node_name(c, name, sizeof name) != 0 || cli__identity_new(name, &idn) != 0)
-		return failf(ctx, "cannot name this node: set fqdn");
+		return cli__fail(ctx, "cannot name this node: set fqdn");
 	if (self_member(ctx, c, idn.id, &self) != CLI_OK)
 		return CLI_FAIL;
 	if (ensure_secrets(ctx, c, &made_secrets) != CLI_OK)
 		return CLI_FAIL;
-	store_path(store, sizeof store, c);
+	cli__store_dir(store, sizeof store, c);
 	rv = cli__make_dirs(store, 0700); /* and data_dir */
 	if (rv == 0)
 		rv = cns_bootstrap(store, &self, 1, errmsg, sizeof errmsg);
@@ -207,10 +160,10 @@ static int create_new(struct cli_ctx *ctx, const struct bs_config *c)
 	if (rv == 0)
 		rv = cli__identity_write(data_dir, &idn, errmsg, sizeof errmsg);
 	if (rv != 0) {
-		store_remove(c);
+		cli__store_remove(c);
 		if (made_secrets)
 			unlink(bs_config_str(c, BS_SET_SECRETS_FILE));
-		return failf(ctx, "%s", errmsg);
+		return cli__fail(ctx, "%s", errmsg);
 	}
 	if (start_leading(ctx, c) != CLI_OK)
 		return CLI_FAIL;
@@ -234,19 +187,19 @@ static int create_recover(struct cli_ctx *ctx, const struct bs_config *c)
 	int rv;
 
 	rv = cli__identity_read(data_dir, &idn, errmsg, sizeof errmsg);
-	if (rv == -ENOENT || !store_exists(c))
-		return failf(ctx,
-			     "--quorum-loss-recovery: nothing to recover: %s holds no "
-			     "cluster state (create-cluster without it starts a new cluster)",
-			     data_dir);
+	if (rv == -ENOENT || !cli__store_exists(c))
+		return cli__fail(ctx,
+				 "--quorum-loss-recovery: nothing to recover: %s holds no "
+				 "cluster state (create-cluster without it starts a new cluster)",
+				 data_dir);
 	if (rv != 0)
-		return failf(ctx, "%s", errmsg);
+		return cli__fail(ctx, "%s", errmsg);
 	if (self_member(ctx, c, idn.id, &self) != CLI_OK || cli__daemon_stop(ctx, c) != CLI_OK)
 		return CLI_FAIL;
-	store_path(store, sizeof store, c);
+	cli__store_dir(store, sizeof store, c);
 	rv = cns_recover(store, &self, 1, errmsg, sizeof errmsg);
 	if (rv != 0)
-		return failf(ctx, "%s", errmsg);
+		return cli__fail(ctx, "%s", errmsg);
 	if (start_leading(ctx, c) != CLI_OK)
 		return CLI_FAIL;
 	fprintf(ctx->out,
@@ -358,14 +311,14 @@ static int remove_member(struct cli_ctx *ctx, const struct cli_target *t, const 
 	address = cli__jstr(m, "address");
 	snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(m, "id")));
 	if ((uint64_t)json_integer_value(json_object_get(m, "id")) == self_id)
-		return failf(ctx, "%s is this node: run remove-node on another member", name);
+		return cli__fail(ctx, "%s is this node: run remove-node on another member", name);
 	if (cli__ask_json(t, address, "status", REMOVED_PROBE_MS, &st, errmsg, sizeof errmsg) ==
 	    0) {
 		json_decref(st);
-		return failf(ctx,
-			     "%s is still running (it answers at %s): stop it first "
-			     "(backstay stop on %s) or power it off",
-			     name, address, name);
+		return cli__fail(ctx,
+				 "%s is still running (it answers at %s): stop it first "
+				 "(backstay stop on %s) or power it off",
+				 name, address, name);
 	}
 	if (cli__call_ok(ctx, t, "member.remove", args) != CLI_OK)
 		return CLI_FAIL;
@@ -389,10 +342,10 @@ static int run_remove(struct cli_ctx *ctx)
 	cli__quiet_start(&saved);
 	rv = cli__ask_json(&t, t.endpoint, "status", 5000, &st, errmsg, sizeof errmsg);
 	if (rv != 0)
-		rv = failf(ctx,
-			   "this node's backstay at %s: %s (remove-node runs on a member "
-			   "that is up)",
-			   t.endpoint, errmsg);
+		rv = cli__fail(ctx,
+			       "this node's backstay at %s: %s (remove-node runs on a member "
+			       "that is up)",
+			       t.endpoint, errmsg);
 	else
 		rv = cli__call_json(ctx, &t, "cluster.members", NULL, &cluster);
 	if (rv == CLI_OK)

@@ -16,11 +16,9 @@
 #include <jansson.h>
 #include <limits.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -29,7 +27,7 @@
 #define JOIN_CHECK_MS 10000
 #define JOIN_ADD_MS 180000 /* other joins queued first + catch-up (60 s each) */
 #define JOIN_SETTLE_MS 10000
-#define DEFAULT_CONFIG_PATH "/etc/backstay/backstay.rb"
+#define DEFAULT_CONFIG_PATH "/etc/backstay/backstay.rb" /* cli.c looks for it first */
 
 enum { J_PUBLISH, J_IFACE, J_RECOVERY, J_YES, J_SECRETS_PATH, J_LICENSE, J_QUIET, J_VERBOSE };
 
@@ -47,20 +45,6 @@ struct join {
 	json_t *members; /* the check's answer: who else to ask if the leader goes */
 	struct bs_secrets old_secrets;
 };
-
-static int jfail(struct join *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int jfail(struct join *j, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(j->ctx->err, "%s %s: ", j->ctx->prog, j->ctx->verb);
-	va_start(ap, fmt);
-	vfprintf(j->ctx->err, fmt, ap);
-	va_end(ap);
-	fputc('\n', j->ctx->err);
-	return CLI_FAIL;
-}
 
 static bool file_empty(const char *path)
 {
@@ -81,10 +65,11 @@ static int settle_config(struct join *j)
 	snprintf(j->config_path, sizeof j->config_path, "%s", cli__or(path, DEFAULT_CONFIG_PATH));
 	j->ctx->config_path = j->config_path;
 	if (access(j->config_path, F_OK) != 0 && p == NULL && i == NULL)
-		return jfail(j,
-			     "%s does not exist: pass -p ADDR (this node's address) to write it, "
-			     "or write publish_address there",
-			     j->config_path);
+		return cli__fail(
+			j->ctx,
+			"%s does not exist: pass -p ADDR (this node's address) to write it, "
+			"or write publish_address there",
+			j->config_path);
 	if (file_empty(j->config_path) && (p != NULL || i != NULL)) {
 		j->config_existed = access(j->config_path, F_OK) == 0;
 		snprintf(text, sizeof text, "%s%s%s%s%s%s", p ? "publish_address '" : "",
@@ -93,7 +78,7 @@ static int settle_config(struct join *j)
 		if (text[strlen(text) - 1] == '\n')
 			text[strlen(text) - 1] = '\0';
 		if (bs_file_write_atomic(j->config_path, text, errmsg, sizeof errmsg) != 0)
-			return jfail(j, "%s", errmsg);
+			return cli__fail(j->ctx, "%s", errmsg);
 		chmod(j->config_path, 0644);
 		j->wrote_config = true;
 	}
@@ -102,16 +87,16 @@ static int settle_config(struct join *j)
 		return CLI_FAIL;
 	have = bs_config_str(j->config, BS_SET_PUBLISH_ADDRESS);
 	if (p != NULL && (have == NULL || strcmp(have, p) != 0))
-		return jfail(j,
-			     "%s already exists and sets publish_address '%s': it is not "
-			     "overwritten; edit it or leave out -p",
-			     j->config_path, cli__or(have, "(nil)"));
+		return cli__fail(j->ctx,
+				 "%s already exists and sets publish_address '%s': it is not "
+				 "overwritten; edit it or leave out -p",
+				 j->config_path, cli__or(have, "(nil)"));
 	have = bs_config_str(j->config, BS_SET_VIP_INTERFACE);
 	if (i != NULL && (have == NULL || strcmp(have, i) != 0))
-		return jfail(j,
-			     "%s already exists and sets vip_interface '%s': it is not "
-			     "overwritten; edit it or leave out -i",
-			     j->config_path, cli__or(have, "(nil)"));
+		return cli__fail(j->ctx,
+				 "%s already exists and sets vip_interface '%s': it is not "
+				 "overwritten; edit it or leave out -i",
+				 j->config_path, cli__or(have, "(nil)"));
 	return CLI_OK;
 }
 
@@ -120,13 +105,15 @@ static int check_flags(struct join *j)
 	const char *p = j->ctx->opt[J_PUBLISH], *i = j->ctx->opt[J_IFACE];
 
 	if (i != NULL && if_nametoindex(i) == 0)
-		return jfail(j, "interface %s does not exist on this node", i);
+		return cli__fail(j->ctx, "interface %s does not exist on this node", i);
 	if (p != NULL && !cli__address_is_local(p))
-		return jfail(j, "%s is not an address of this node (-p wants one of its own IPs)",
-			     p);
+		return cli__fail(j->ctx,
+				 "%s is not an address of this node (-p wants one of its own IPs)",
+				 p);
 	if (j->ctx->opt[J_RECOVERY] && (p != NULL || i != NULL))
-		return jfail(j, "--recovery uses this node's configuration as it is: leave out -p "
-				"and -i");
+		return cli__fail(j->ctx,
+				 "--recovery uses this node's configuration as it is: leave out -p "
+				 "and -i");
 	return CLI_OK;
 }
 
@@ -149,14 +136,15 @@ static int load_secrets(struct join *j)
 	if (src == NULL)
 		src = dst;
 	if (bs_secrets_read(src, &j->target.secrets, errmsg, sizeof errmsg) != 0)
-		return jfail(j, "%s", errmsg);
+		return cli__fail(j->ctx, "%s", errmsg);
 	if (strcmp(src, dst) == 0 || access(dst, F_OK) != 0)
 		return CLI_OK;
 	if (bs_secrets_read(dst, &j->old_secrets, errmsg, sizeof errmsg) == 0 &&
 	    memcmp(&j->old_secrets, &j->target.secrets, sizeof j->old_secrets) == 0)
 		return CLI_OK;
 	if (!j->ctx->opt[J_YES])
-		return jfail(j, "%s already holds other secrets: --yes replaces them", dst);
+		return cli__fail(j->ctx, "%s already holds other secrets: --yes replaces them",
+				 dst);
 	return CLI_OK;
 }
 
@@ -165,30 +153,31 @@ static int load_secrets(struct join *j)
 static int settle_identity(struct join *j)
 {
 	const char *data_dir = bs_config_str(j->config, BS_SET_DATA_DIR);
-	char errmsg[512], name[256], store[PATH_MAX];
+	char errmsg[512], name[256];
 	int rv = cli__identity_read(data_dir, &j->old_idn, errmsg, sizeof errmsg);
 
-	snprintf(store, sizeof store, "%s/consensus/data.mdb", data_dir);
 	if (rv != 0 && rv != -ENOENT)
-		return jfail(j, "%s", errmsg);
+		return cli__fail(j->ctx, "%s", errmsg);
 	if (!j->ctx->opt[J_RECOVERY]) {
-		if (rv == 0 || access(store, F_OK) == 0)
-			return jfail(j,
-				     "this node is already configured (%s holds its cluster "
-				     "state): join-cluster --recovery rejoins it after remove-node",
-				     data_dir);
+		if (rv == 0 || cli__store_exists(j->config))
+			return cli__fail(
+				j->ctx,
+				"this node is already configured (%s holds its cluster "
+				"state): join-cluster --recovery rejoins it after remove-node",
+				data_dir);
 		if (cli__node_name(j->config, name, sizeof name) != 0 ||
 		    cli__identity_new(name, &j->idn) != 0)
-			return jfail(j, "cannot name this node: set fqdn");
+			return cli__fail(j->ctx, "cannot name this node: set fqdn");
 		return CLI_OK;
 	}
 	if (rv == -ENOENT)
-		return jfail(j,
-			     "--recovery: nothing to recover: %s/node.json does not exist; "
-			     "join without --recovery",
-			     data_dir);
+		return cli__fail(j->ctx,
+				 "--recovery: nothing to recover: %s/node.json does not exist; "
+				 "join without --recovery",
+				 data_dir);
 	if (cli__daemon_pid(data_dir) > 0)
-		return jfail(j, "backstay is running on this node: stop it first (backstay stop)");
+		return cli__fail(j->ctx,
+				 "backstay is running on this node: stop it first (backstay stop)");
 	j->idn = j->old_idn;
 	j->idn.id = cli__new_raft_id();
 	return CLI_OK;
@@ -200,19 +189,22 @@ static int settle_addresses(struct join *j, const char *peer)
 	long long port = bs_config_int(j->config, BS_SET_CONSENSUS_PORT);
 
 	if (publish == NULL)
-		return jfail(j,
-			     "publish_address is not set: pass -p ADDR (this node's address) or "
-			     "set it in %s",
-			     j->config_path);
+		return cli__fail(
+			j->ctx,
+			"publish_address is not set: pass -p ADDR (this node's address) or "
+			"set it in %s",
+			j->config_path);
 	if (!cli__address_is_local(publish))
-		return jfail(j, "publish_address %s is not an address of this node", publish);
+		return cli__fail(j->ctx, "publish_address %s is not an address of this node",
+				 publish);
 	cli__join_address(j->address, sizeof j->address, publish, port);
 	if (cli__address_valid(peer))
 		snprintf(j->target.endpoint, sizeof j->target.endpoint, "%s", peer);
 	else
 		cli__join_address(j->target.endpoint, sizeof j->target.endpoint, peer, port);
 	if (!cli__address_valid(j->target.endpoint))
-		return jfail(j, "PEER must be a numeric IP address (or IP:PORT), not '%s'", peer);
+		return cli__fail(j->ctx, "PEER must be a numeric IP address (or IP:PORT), not '%s'",
+				 peer);
 	j->target.role = BACKSTAY__ROLE__JOIN;
 	j->target.timeout_ms = JOIN_CHECK_MS;
 	return CLI_OK;
@@ -291,7 +283,7 @@ static int write_local(struct join *j)
 {
 	const char *data_dir = bs_config_str(j->config, BS_SET_DATA_DIR);
 	const char *dst = bs_config_str(j->config, BS_SET_SECRETS_FILE);
-	char errmsg[512], store[PATH_MAX];
+	char errmsg[512];
 	long pid;
 	int rv;
 
@@ -303,24 +295,17 @@ static int write_local(struct join *j)
 		if (bs_secrets_write(dst, &j->target.secrets, errmsg, sizeof errmsg) != 0) {
 			if (j->had_secrets)
 				rename(j->secrets_backup, dst);
-			return jfail(j, "%s", errmsg);
+			return cli__fail(j->ctx, "%s", errmsg);
 		}
 		j->wrote_secrets = true;
 	}
 	rv = cli__make_dirs(data_dir, 0700);
 	if (rv != 0)
-		return jfail(j, "data_dir %s: %s", data_dir, bs_strerror(rv));
-	snprintf(store, sizeof store, "%s/consensus", data_dir);
-	if (j->ctx->opt[J_RECOVERY]) { /* the removed member's log is of no use */
-		char f[PATH_MAX + 16];
-
-		snprintf(f, sizeof f, "%s/data.mdb", store);
-		unlink(f);
-		snprintf(f, sizeof f, "%s/lock.mdb", store);
-		unlink(f);
-	}
+		return cli__fail(j->ctx, "data_dir %s: %s", data_dir, bs_strerror(rv));
+	if (j->ctx->opt[J_RECOVERY]) /* the removed member's log is of no use */
+		cli__store_remove(j->config);
 	if (cli__identity_write(data_dir, &j->idn, errmsg, sizeof errmsg) != 0)
-		return jfail(j, "%s", errmsg);
+		return cli__fail(j->ctx, "%s", errmsg);
 	j->wrote_identity = true;
 	j->started = true;
 	return cli__daemon_start(j->ctx, j->config, &pid);
@@ -329,7 +314,7 @@ static int write_local(struct join *j)
 static void undo(struct join *j)
 {
 	const char *data_dir;
-	char errmsg[512], f[PATH_MAX + 32];
+	char errmsg[512];
 
 	if (j->config == NULL)
 		goto config;
@@ -337,10 +322,7 @@ static void undo(struct join *j)
 	if (j->started)
 		cli__daemon_stop(j->ctx, j->config);
 	if (j->wrote_identity) {
-		snprintf(f, sizeof f, "%s/consensus/data.mdb", data_dir);
-		unlink(f);
-		snprintf(f, sizeof f, "%s/consensus/lock.mdb", data_dir);
-		unlink(f);
+		cli__store_remove(j->config);
 		if (j->ctx->opt[J_RECOVERY])
 			cli__identity_write(data_dir, &j->old_idn, errmsg, sizeof errmsg);
 		else
@@ -360,33 +342,38 @@ config:
 /* Until this node has applied its own member metadata (written by the
  * leader at the end of the add), so that status and cluster-status on it
  * name it at once. Bounded; a slow node is not a failed join. */
-static void wait_knows_itself(struct join *j)
+struct knows_itself {
+	struct cli_target local;
+	const char *guid;
+};
+
+static bool knows_itself(void *data)
 {
-	uint64_t deadline = bs_clock_now_ms(bs_clock_real()) + JOIN_SETTLE_MS;
-	struct timespec nap = {0, 50 * 1000000L};
-	struct cli_target local = j->target;
+	struct knows_itself *k = data;
 	const json_t *m;
 	char errmsg[256];
-	json_t *cluster;
+	json_t *cluster = NULL;
+	bool yes = false;
 	size_t i;
 
-	cli__join_address(local.endpoint, sizeof local.endpoint,
+	if (cli__ask_json(&k->local, k->local.endpoint, "cluster.members", 1000, &cluster, errmsg,
+			  sizeof errmsg) == 0)
+		json_array_foreach(json_object_get(cluster, "members"), i, m)
+		{
+			yes = yes || strcmp(cli__jstr(m, "guid"), k->guid) == 0;
+		}
+	json_decref(cluster);
+	return yes;
+}
+
+static void wait_knows_itself(struct join *j)
+{
+	struct knows_itself k = {.local = j->target, .guid = j->idn.guid};
+
+	cli__join_address(k.local.endpoint, sizeof k.local.endpoint,
 			  bs_config_str(j->config, BS_SET_PUBLISH_ADDRESS),
 			  (long long)bs_config_int(j->config, BS_SET_CONSENSUS_PORT));
-	while (bs_clock_now_ms(bs_clock_real()) < deadline) {
-		cluster = NULL;
-		if (cli__ask_json(&local, local.endpoint, "cluster.members", 1000, &cluster, errmsg,
-				  sizeof errmsg) == 0)
-			json_array_foreach(json_object_get(cluster, "members"), i, m)
-			{
-				if (strcmp(cli__jstr(m, "guid"), j->idn.guid) == 0) {
-					json_decref(cluster);
-					return;
-				}
-			}
-		json_decref(cluster);
-		nanosleep(&nap, NULL);
-	}
+	cli__poll(JOIN_SETTLE_MS, knows_itself, &k);
 }
 
 static int join_run(struct join *j, const char *peer)
