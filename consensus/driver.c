@@ -936,9 +936,28 @@ static bool in_configuration(struct cns__drv *d, uint64_t id)
 	return false;
 }
 
+/*
+ * libraft ends a catch-up round when an AppendEntries result moves the
+ * member's match index past the round's target. A member fully replicated
+ * before the catch-up starts (a standby whose add was cut short by a leader
+ * change: replication does not wait for catch-ups) never moves it again on
+ * an idle cluster, and the catch-up would run until its caller's deadline.
+ * One entry after the start gives it a result to count. A failure here only
+ * leaves the deadline to decide.
+ */
+static void nudge_catch_up(struct cns__drv *d)
+{
+	static const uint8_t zero[8];
+	uint64_t index, term;
+
+	if (d->disk_ok)
+		submit_entry(d, RAFT_BARRIER, zero, sizeof zero, &index, &term);
+}
+
 int cns__drv_catch_up(struct cns__drv *d, uint64_t id, uint64_t now)
 {
 	struct raft_event ev;
+	int rv;
 
 	d->now = now;
 	if (!is_leader(d))
@@ -951,7 +970,10 @@ int cns__drv_catch_up(struct cns__drv *d, uint64_t id, uint64_t now)
 	memset(&ev, 0, sizeof ev);
 	ev.type = RAFT_CATCH_UP;
 	ev.catch_up.server_id = id;
-	return step(d, &ev);
+	rv = step(d, &ev);
+	if (rv == 0)
+		nudge_catch_up(d);
+	return rv;
 }
 
 int cns__drv_catch_up_status(struct cns__drv *d, uint64_t id)

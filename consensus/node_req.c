@@ -592,23 +592,6 @@ static void change_done(struct cns_node *n, int status)
 	n->change.req = NULL;
 }
 
-/*
- * libraft ends a catch-up round when the member's match index reaches the
- * round's target, which it checks when an AppendEntries result moves that
- * index. A standby that is fully caught up already (a promotion after the
- * leader that added it died; replication does not wait for the catch-up)
- * never moves it again on an idle cluster, and the catch-up would run
- * until the change's deadline. One entry after the start gives it a result
- * to count. A failure here only leaves the deadline to decide.
- */
-static void nudge_catch_up(struct cns_node *n)
-{
-	static const uint8_t zero[8];
-	uint64_t index, term;
-
-	cns__drv_submit(n->drv, RAFT_BARRIER, zero, sizeof zero, node__now(n), &index, &term);
-}
-
 /* Advance the change in progress: added (committed) -> catch up -> promote
  * (committed) -> done. */
 void node__change_tick(struct cns_node *n, uint64_t now)
@@ -629,10 +612,8 @@ void node__change_tick(struct cns_node *n, uint64_t now)
 		return;
 	}
 	if (c->phase == NODE_CHANGE_ADDED) {
-		if (cns__drv_catch_up(n->drv, c->member.id, now) == 0) {
+		if (cns__drv_catch_up(n->drv, c->member.id, now) == 0)
 			c->phase = NODE_CHANGE_CATCHING_UP;
-			nudge_catch_up(n);
-		}
 		return;
 	}
 	st = cns__drv_catch_up_status(n->drv, c->member.id);
