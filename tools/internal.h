@@ -79,6 +79,9 @@ extern const struct cli_verb cli__verb_start;
 extern const struct cli_verb cli__verb_stop;
 extern const struct cli_verb cli__verb_restart;
 extern const struct cli_verb cli__verb_service_list;
+extern const struct cli_verb cli__verb_demote;
+extern const struct cli_verb cli__verb_promote;
+extern const struct cli_verb cli__verb_force_leader;
 
 /* Load the configuration a verb runs with: ctx->config_path, else the
  * default path, else defaults. On failure prints the reason to ctx->err and

@@ -1,0 +1,271 @@
+/*
+ * The orchestrator's conversations: the report a peer asks for (pg.report,
+ * answered from a sample taken after the question arrived), the operator's
+ * demote / promote / force-leader (pg.demote, pg.promote, pg.force, run on
+ * the Raft leader and answered when a new holder leads, or when they
+ * fail), member lookup, and the status object.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch_internal.h"
+
+#define CMD_TIMEOUT_MS 30000
+
+/* ---- members --------------------------------------------------------------------- */
+
+bool ldr__peer(struct ldr_orch *o, uint64_t id, struct ldr_peer *ret_peer)
+{
+	char key[64];
+	Backstay__KvResult *r = NULL;
+	json_t *j = NULL;
+	const char *host;
+
+	memset(ret_peer, 0, sizeof *ret_peer);
+	ret_peer->id = id;
+	snprintf(ret_peer->app_name, sizeof ret_peer->app_name, "backstay_%016" PRIx64, id);
+	snprintf(key, sizeof key, "%s%016" PRIx64, LDR_KEY_MEMBERS, id);
+	if (cns_read_local(o->c.node, key, strlen(key), 1, &r) != 0)
+		return false;
+	if (r->n_kvs == 1)
+		j = json_loadb((const char *)r->kvs[0]->value.data, r->kvs[0]->value.len, 0, NULL);
+	backstay__kv_result__free_unpacked(r, NULL);
+	host = json_string_value(json_object_get(j, "publish_address"));
+	if (host != NULL)
+		snprintf(ret_peer->host, sizeof ret_peer->host, "%s", host);
+	json_decref(j);
+	return ret_peer->host[0] != '\0';
+}
+
+unsigned ldr__others(struct ldr_orch *o, struct ldr_peer *out)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < o->n_voters; i++)
+		if (o->voters[i] != o->c.set.self_id) {
+			(void)ldr__peer(o, o->voters[i], &out[n]);
+			n++;
+		}
+	return n;
+}
+
+/* ---- reports ----------------------------------------------------------------------- */
+
+void ldr__self_report(struct ldr_orch *o, struct ldr_report *r)
+{
+	r->id = o->c.set.self_id;
+	r->has_lsn = o->sample_known && o->last_sample.ok && o->last_sample.lsn != 0;
+	r->timeline = o->last_sample.timeline;
+	r->lsn = o->last_sample.lsn;
+	r->blocks = o->sm.blocks;
+}
+
+json_t *ldr__report_json(const struct ldr_report *r)
+{
+	return json_pack("{s:b, s:I, s:I, s:I}", "has_lsn", r->has_lsn, "timeline",
+			 (json_int_t)r->timeline, "lsn", (json_int_t)r->lsn, "blocks",
+			 (json_int_t)r->blocks);
+}
+
+int ldr__reply(struct ldr_orch *o, uint64_t conn_id, uint64_t id, int code, const char *msg,
+	       json_t *payload)
+{
+	Backstay__CtlResponse resp = BACKSTAY__CTL_RESPONSE__INIT;
+	char *text = payload != NULL ? json_dumps(payload, JSON_COMPACT) : NULL;
+	int rv;
+
+	resp.id = id;
+	resp.code = code;
+	resp.message = (char *)(msg != NULL ? msg : "");
+	if (text != NULL) {
+		resp.payload.data = (uint8_t *)text;
+		resp.payload.len = strlen(text);
+	}
+	rv = cns_ctl_reply(o->c.node, conn_id, &resp);
+	free(text);
+	json_decref(payload);
+	return rv;
+}
+
+/* A sample just arrived: it answers every question asked before it was
+ * requested — and our own place in a round. */
+void ldr__answer_pending(struct ldr_orch *o)
+{
+	struct ldr_report r;
+	unsigned i;
+
+	ldr__self_round(o);
+	if (o->n_pending == 0)
+		return;
+	ldr__self_report(o, &r);
+	for (i = 0; i < o->n_pending; i++)
+		(void)ldr__reply(o, o->pending[i].conn_id, o->pending[i].id, 0, "",
+				 ldr__report_json(&r));
+	o->n_pending = 0;
+}
+
+static void report_asked(struct ldr_orch *o, uint64_t conn_id, uint64_t id)
+{
+	struct ldr_report r;
+
+	if (o->n_pending == LDR_PENDING_MAX) {
+		ldr__self_report(o, &r); /* a flood: the last sample will do */
+		(void)ldr__reply(o, conn_id, id, 0, "", ldr__report_json(&r));
+		return;
+	}
+	o->pending[o->n_pending].conn_id = conn_id;
+	o->pending[o->n_pending].id = id;
+	o->n_pending++;
+	o->c.ad.pg_check(o->c.ad.data);
+}
+
+/* ---- operator commands ----------------------------------------------------------- */
+
+static uint64_t member_by_name(struct ldr_orch *o, const char *name)
+{
+	Backstay__KvResult *r = NULL;
+	uint64_t id = 0;
+	size_t i;
+
+	if (cns_read_local(o->c.node, LDR_KEY_MEMBERS, strlen(LDR_KEY_MEMBERS), 0, &r) != 0)
+		return 0;
+	for (i = 0; i < r->n_kvs && id == 0; i++) {
+		json_t *j = json_loadb((const char *)r->kvs[i]->value.data,
+				       r->kvs[i]->value.len, 0, NULL);
+		const char *n = json_string_value(json_object_get(j, "name"));
+		const char *a = json_string_value(json_object_get(j, "publish_address"));
+
+		if ((n != NULL && strcmp(n, name) == 0) || (a != NULL && strcmp(a, name) == 0))
+			id = (uint64_t)json_integer_value(json_object_get(j, "id"));
+		json_decref(j);
+	}
+	backstay__kv_result__free_unpacked(r, NULL);
+	return id;
+}
+
+static void cmd_finish(struct ldr_orch *o, int code, const char *msg)
+{
+	o->cmd_waiting = false;
+	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, code, msg, NULL);
+}
+
+/* After every step: has the command we wait for reached its end? */
+void ldr__cmd_check(struct ldr_orch *o)
+{
+	char msg[256];
+
+	if (!o->cmd_waiting)
+		return;
+	if (o->holder != 0 && o->holder_epoch > o->cmd_epoch &&
+	    (o->cmd_kind == LDR_CMD_FORCE || o->holder != o->cmd_holder)) {
+		snprintf(msg, sizeof msg, "new leader %016" PRIx64 " at epoch %" PRIu64, o->holder,
+			 o->holder_epoch);
+		cmd_finish(o, 0, msg);
+	} else if (o->sm.cmd < 0 && o->holder == o->cmd_holder && o->holder != 0 &&
+		   o->cmd_kind != LDR_CMD_FORCE && o->sm.why[0] != '\0') {
+		cmd_finish(o, -ECANCELED, o->sm.why);
+	} else if (ldr__now(o) >= o->cmd_deadline_ms) {
+		snprintf(msg, sizeof msg, "no new leader within %d s%s%s", CMD_TIMEOUT_MS / 1000,
+			 o->sm.why[0] != '\0' ? ": " : "", o->sm.why);
+		cmd_finish(o, -ETIMEDOUT, msg);
+	}
+}
+
+static bool refuse(struct ldr_orch *o, uint64_t conn_id, uint64_t id, const char *why)
+{
+	(void)ldr__reply(o, conn_id, id, -EPERM, why, NULL);
+	return true;
+}
+
+static bool command(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlRequest *req,
+		    enum ldr_cmd kind)
+{
+	struct ldr_event ev = {.type = LDR_EV_CMD};
+	struct cns_status st;
+
+	if (!o->raft_leader) {
+		cns_node_status(o->c.node, &st);
+		(void)ldr__reply(o, conn_id, req->id, BS_E_NOT_LEADER,
+				 st.leader_id != 0 && st.leader_id != st.id ? st.leader_address
+									    : "",
+				 NULL);
+		return true;
+	}
+	if (o->cmd_waiting)
+		return refuse(o, conn_id, req->id, "another demote/promote is running");
+	if (kind == LDR_CMD_FORCE && o->holder != 0)
+		return refuse(o, conn_id, req->id, "a leader exists: force-leader refused");
+	if (kind != LDR_CMD_FORCE && o->holder == 0)
+		return refuse(o, conn_id, req->id, "there is no leader to replace");
+	if (kind != LDR_CMD_FORCE && o->cluster_blocked)
+		return refuse(o, conn_id, req->id, "failover is disabled for the cluster");
+	ev.u.cmd.kind = kind;
+	if (kind == LDR_CMD_PROMOTE) {
+		ev.u.cmd.target = req->n_args > 0 ? member_by_name(o, req->args[0]) : 0;
+		if (ev.u.cmd.target == 0)
+			return refuse(o, conn_id, req->id, "no such member");
+		if (ev.u.cmd.target == o->holder)
+			return refuse(o, conn_id, req->id, "that node is already the leader");
+	}
+	o->cmd_waiting = true;
+	o->cmd_conn = conn_id;
+	o->cmd_id = req->id;
+	o->cmd_kind = (int)kind;
+	o->cmd_epoch = o->holder_epoch;
+	o->cmd_holder = o->holder;
+	o->cmd_deadline_ms = ldr__now(o) + CMD_TIMEOUT_MS;
+	o->sm.why[0] = '\0';
+	ldr__step(o, &ev);
+	return true;
+}
+
+bool ldr_orch_on_ctl(struct ldr_orch *o, uint64_t conn_id, Backstay__Role role, uint64_t node_id,
+		     const Backstay__CtlRequest *req)
+{
+	const char *verb = req->verb != NULL ? req->verb : "";
+
+	(void)node_id;
+	if (strcmp(verb, "pg.report") == 0 && role == BACKSTAY__ROLE__PEER) {
+		report_asked(o, conn_id, req->id);
+		return true;
+	}
+	if (role != BACKSTAY__ROLE__CTL)
+		return false;
+	if (strcmp(verb, "pg.demote") == 0)
+		return command(o, conn_id, req, LDR_CMD_DEMOTE);
+	if (strcmp(verb, "pg.promote") == 0)
+		return command(o, conn_id, req, LDR_CMD_PROMOTE);
+	if (strcmp(verb, "pg.force") == 0)
+		return command(o, conn_id, req, LDR_CMD_FORCE);
+	return false;
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+json_t *ldr_orch_status_json(struct ldr_orch *o)
+{
+	const struct ldr_sm *sm = &o->sm;
+	char blocks[256], lsn[32];
+	json_t *j;
+
+	ldr_block_describe(sm->blocks, blocks, sizeof blocks);
+	snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(o->last_sample.lsn >> 32),
+		 (unsigned)o->last_sample.lsn);
+	j = json_pack("{s:s, s:b, s:s, s:I, s:I, s:b, s:s, s:b, s:b, s:I, s:s, s:I, s:s, s:i, "
+		      "s:I, s:b}",
+		      "state", ldr_state_name(sm->state), "eligible", sm->blocks == 0, "blocked",
+		      blocks, "holder", (json_int_t)o->holder, "epoch",
+		      (json_int_t)o->holder_epoch, "serving", ldr_serving(sm), "why", sm->why,
+		      "pg_ok", o->sample_known && o->last_sample.ok, "in_recovery",
+		      o->last_sample.in_recovery, "timeline", (json_int_t)o->last_sample.timeline,
+		      "lsn", lsn, "standbys_streaming",
+		      (json_int_t)o->last_sample.standbys_streaming, "es",
+		      !o->c.set.es_enabled ? "disabled"
+		      : o->es_ok	    ? "healthy"
+					    : "unhealthy",
+		      "progress", o->progress, "failovers", (json_int_t)sm->failovers,
+		      "partially_synced", (sm->blocks & LDR_BLOCK_UNSYNCED) != 0);
+	return j;
+}

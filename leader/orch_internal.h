@@ -1,0 +1,91 @@
+/* Shared by orch*.c only. */
+#ifndef BS_LEADER_ORCH_INTERNAL_H
+#define BS_LEADER_ORCH_INTERNAL_H
+
+#include "orch.h"
+
+#define LDR_COMPONENT "leader"
+#define LDR_PENDING_MAX 16 /* report requests waiting for a fresh sample */
+#define LDR_VALUE_MAX 512
+
+/* One peer's answer in a report round. */
+struct ldr__collect_call {
+	struct cns_peer_req preq;
+	struct ldr_orch *o;
+	unsigned slot;
+};
+
+struct ldr__pending {
+	uint64_t conn_id, id;
+};
+
+struct ldr_orch {
+	struct ldr_orch_config c;
+	struct ldr_sm sm;
+	uv_timer_t timer;
+	uint64_t next_health_ms;
+	bool closing;
+	void (*close_cb)(void *data);
+	void *close_data;
+	bool timer_closed;
+	unsigned inflight; /* consensus requests and peer calls not yet called back */
+	/* facts as last given to the state machine */
+	bool raft_leader;
+	uint64_t raft_leader_id;
+	unsigned n_voters;
+	uint64_t voters[LDR_MAX_NODES];
+	uint64_t holder, holder_epoch;
+	bool control_known;
+	bool cluster_blocked, node_blocked;
+	uint64_t last_holder, last_epoch, epoch_mod_revision;
+	uint64_t watch_ids[2];
+	/* the lease while we hold it */
+	uint64_t lease_id;
+	uint64_t acquire_epoch;
+	uint64_t renew_sent_ms;
+	char leader_value[LDR_VALUE_MAX];
+	struct cns_req acquire_req, renew_req, release_req, revoke_req;
+	bool acquire_busy, renew_busy, release_busy, revoke_busy;
+	/* a report round */
+	bool collecting;
+	unsigned collect_left;
+	struct ldr_report reports[LDR_MAX_NODES];
+	unsigned n_reports;
+	struct ldr__collect_call calls[LDR_MAX_NODES];
+	bool self_report_wanted;
+	/* report requests from the Raft leader, answered by the next sample */
+	struct ldr__pending pending[LDR_PENDING_MAX];
+	unsigned n_pending;
+	/* health */
+	struct ldr_pg_sample last_sample;
+	bool sample_known;
+	bool es_ok;
+	char es_detail[256];
+	int progress;
+	/* an operator's command waiting for its outcome */
+	bool cmd_waiting;
+	uint64_t cmd_conn, cmd_id, cmd_epoch, cmd_holder, cmd_deadline_ms;
+	int cmd_kind;
+};
+
+uint64_t ldr__now(struct ldr_orch *o);
+/* Feed ev to the state machine and run what it answers. */
+void ldr__step(struct ldr_orch *o, const struct ldr_event *ev);
+void ldr__run(struct ldr_orch *o, const struct ldr_action *a);
+/* The member's publish address and names; false if unknown. */
+bool ldr__peer(struct ldr_orch *o, uint64_t id, struct ldr_peer *ret_peer);
+/* Voters other than this node, as peers. */
+unsigned ldr__others(struct ldr_orch *o, struct ldr_peer *out);
+/* This node's report from its last sample. */
+void ldr__self_report(struct ldr_orch *o, struct ldr_report *r);
+json_t *ldr__report_json(const struct ldr_report *r);
+int ldr__reply(struct ldr_orch *o, uint64_t conn_id, uint64_t id, int code, const char *msg,
+	       json_t *payload);
+void ldr__answer_pending(struct ldr_orch *o);
+/* Our own place in a report round, from the sample just taken. */
+void ldr__self_round(struct ldr_orch *o);
+void ldr__cmd_check(struct ldr_orch *o);
+/* Free o once closing, its timer closed and nothing in flight. */
+void ldr__maybe_free(struct ldr_orch *o);
+
+#endif
