@@ -32,6 +32,7 @@ static const struct {
 	{"cli_cluster", bs_test_cli_cluster},
 	{"vip", bs_test_vip},
 	{"es_probe", bs_test_es_probe},
+	{"leader_http", bs_test_leader_http},
 };
 
 int main(int argc, char **argv)
