@@ -99,8 +99,20 @@ static void req_unlink(struct ldr_es_req **head, struct ldr_es_req *req)
 
 static void finish(struct ldr_es_req *req, CURLcode res);
 
-/* Every finished transfer, each to its callback. A callback may close the
- * probe: then the rest waits for the cancellation. */
+/* The first check in flight whose socket we could not watch, or NULL. */
+static struct ldr_es_req *req_failed(const struct ldr_es_probe *p)
+{
+	struct ldr_es_req *req;
+
+	for (req = p->reqs; req != NULL; req = req->next)
+		if (req->failed != 0)
+			return req;
+	return NULL;
+}
+
+/* Every finished transfer, each to its callback, then every check whose
+ * socket could not be watched. A callback may close the probe: then the
+ * rest waits for the cancellation. */
 static void drain(struct ldr_es_probe *p)
 {
 	struct ldr_es_req *req;
@@ -114,6 +126,8 @@ static void drain(struct ldr_es_probe *p)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
 		finish(req, msg->data.result);
 	}
+	while (!p->closing && (req = req_failed(p)) != NULL)
+		finish(req, CURLE_OK); /* its req->failed says why */
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
@@ -170,17 +184,19 @@ static void sock_forget(struct ldr_es_probe *p, struct es_sock *sk)
 	uv_close((uv_handle_t *)&sk->poll, on_handle_closed);
 }
 
-/* A poll for fd, in p's list: NULL when out of memory or refused. */
-static struct es_sock *sock_new(struct ldr_es_probe *p, curl_socket_t fd)
+/* A poll for fd, in p's list: 0 and *ret, or -ENOMEM (or libuv's refusal). */
+static int sock_new(struct ldr_es_probe *p, curl_socket_t fd, struct es_sock **ret)
 {
 	struct es_sock *sk = malloc(sizeof *sk);
+	int rv;
 
 	if (sk == NULL)
-		return NULL;
+		return -ENOMEM;
 	*sk = (struct es_sock){.fd = fd, .p = p};
-	if (uv_poll_init_socket(p->loop, &sk->poll, fd) != 0) {
+	rv = uv_poll_init_socket(p->loop, &sk->poll, fd);
+	if (rv != 0) {
 		free(sk);
-		return NULL;
+		return rv;
 	}
 	sk->poll.data = p;
 	sk->next = p->socks;
@@ -188,17 +204,40 @@ static struct es_sock *sock_new(struct ldr_es_probe *p, curl_socket_t fd)
 		p->socks->prev = sk;
 	p->socks = sk;
 	p->handles_open++;
-	return sk;
+	*ret = sk;
+	return 0;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl waits on. */
+/* Watch fd (sk: its poll, NULL the first time) for what libcurl waits on.
+ * 0 or a negative errno. */
+static int sock_watch(struct ldr_es_probe *p, curl_socket_t fd, int what, struct es_sock *sk)
+{
+	int events = 0, rv;
+
+	if (sk == NULL) {
+		rv = sock_new(p, fd, &sk);
+		if (rv != 0)
+			return rv;
+		curl_multi_assign(p->multi, fd, sk);
+	}
+	if (what & CURL_POLL_IN)
+		events |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		events |= UV_WRITABLE;
+	return uv_poll_start(&sk->poll, events, on_poll);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl waits on, or forget
+ * it. A watch that cannot be set up fails its check alone, once libcurl
+ * has returned (drain): answering -1 would make libcurl abort every
+ * transfer of the multi handle, without reporting them done. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct ldr_es_probe *p = userp;
 	struct es_sock *sk = socketp;
-	int events = 0;
+	struct ldr_es_req *req = NULL;
+	int rv;
 
-	(void)easy;
 	if (p->closing) /* every poll is stopped already */
 		return 0;
 	if (what == CURL_POLL_REMOVE) {
@@ -208,17 +247,13 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 		}
 		return 0;
 	}
-	if (sk == NULL) {
-		sk = sock_new(p, fd);
-		if (sk == NULL)
-			return -1; /* libcurl fails the transfer */
-		curl_multi_assign(p->multi, fd, sk);
+	rv = sock_watch(p, fd, what, sk);
+	if (rv != 0) {
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+		if (req != NULL && req->failed == 0)
+			req->failed = rv;
 	}
-	if (what & CURL_POLL_IN)
-		events |= UV_READABLE;
-	if (what & CURL_POLL_OUT)
-		events |= UV_WRITABLE;
-	return uv_poll_start(&sk->poll, events, on_poll) == 0 ? 0 : -1;
+	return 0;
 }
 
 /* ---- one check ------------------------------------------------------------------ */
@@ -295,6 +330,7 @@ static void req_init(struct ldr_es_req *req, struct ldr_es_probe *p, const char 
 	req->body = NULL;
 	req->body_len = req->body_cap = 0;
 	req->body_too_big = false;
+	req->failed = 0;
 	req->curl_err[0] = '\0';
 	snprintf(req->where, sizeof req->where, v6 ? "[%s]:%d" : "%s:%d", host, port);
 	snprintf(url, url_size, "http://%s" ES_PATH, req->where);
@@ -482,6 +518,9 @@ static int health_parse(const struct ldr_es_req *req, struct ldr_es_health *h)
 static int outcome(const struct ldr_es_req *req, CURLcode res, long http, long os_errno,
 		   struct ldr_es_health *h)
 {
+	if (req->failed != 0)
+		return fail(h, req, req->failed, "watching its socket: %s",
+			    bs_strerror(req->failed));
 	if (res != CURLE_OK)
 		return transfer_error(req, res, os_errno, h);
 	if (http != 200)
@@ -599,7 +638,7 @@ void ldr_es_probe_close(struct ldr_es_probe *p, void (*cb)(void *data), void *da
 	struct ldr_es_req *req;
 	struct es_sock *sk;
 
-	if (p == NULL)
+	if (p == NULL || p->closing)
 		return;
 	p->closing = true;
 	p->close_cb = cb;

@@ -68,7 +68,7 @@ struct ldr_es_req;
  *   -EMSGSIZE     an answer longer than LDR_ES_BODY_MAX
  *   BS_E_PARSE    "...: answer is not JSON", "...: answer has no
  *                 \"status\"", "...: unknown status \"purple\""
- *   -ENOMEM
+ *   -ENOMEM       (also "...: watching its socket: ...")
  *   -ECANCELED    the probe closed first
  * h is never NULL. req may be reused (or freed) from inside cb.
  */
@@ -85,6 +85,7 @@ struct ldr_es_req {
 	char *body; /* the answer so far, malloc'd; NUL-terminated */
 	size_t body_len, body_cap;
 	bool body_too_big;
+	int failed;	    /* a socket we could not watch: the check fails with it */
 	char curl_err[256]; /* libcurl's CURLOPT_ERRORBUFFER */
 	struct ldr_es_req *prev, *next;
 };
@@ -101,7 +102,9 @@ int ldr_es_probe_new(uv_loop_t *loop, struct ldr_es_probe **ret);
  * Close p: every check in flight gets -ECANCELED, then cb(data) runs (cb may
  * be NULL), after which p is freed. Both on later loop iterations, never
  * from inside this call; ldr_es_check refuses new checks (-ECANCELED) from
- * now on. Accepts NULL (then cb is not called).
+ * now on. Accepts NULL (then cb is not called). Call it once: a second call
+ * (from a cancelled check's callback, say) does nothing, and its cb never
+ * runs.
  */
 void ldr_es_probe_close(struct ldr_es_probe *p, void (*cb)(void *data), void *data);
 
