@@ -27,134 +27,12 @@
 #include <uv.h>
 
 #include "base.h"
+#include "es_fixture_proc.h"
 #include "es_probe.h"
 #include "unit.h"
 
-#ifndef BS_ES_FIXTURE
-#error "BS_ES_FIXTURE: the path of the built es_fixture (test/unit/meson.build)"
-#endif
-
-#define IO_MAX_MS 10000
+#define IO_MAX_MS 10000 /* longest wait for the loop */
 #define HOST "127.0.0.1"
-
-extern char **environ;
-
-/* ------------------------------------------------------------------------
- * The fixture process.
- */
-
-struct es_fx {
-	pid_t pid;
-	int port;
-	char *dir;
-	char mode_path[512];
-};
-
-/* Read the fixture's "ready" line from fd into line, waiting at most
- * IO_MAX_MS. */
-static void ready_line(int fd, char *line, size_t size)
-{
-	uint64_t deadline = bs_clock_now_ms(bs_clock_real()) + IO_MAX_MS;
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	size_t off = 0;
-	ssize_t n;
-
-	while (off == 0 || line[off - 1] != '\n') {
-		uint64_t now = bs_clock_now_ms(bs_clock_real());
-
-		if (now >= deadline)
-			fail_msg("es_fixture said nothing within %d ms", IO_MAX_MS);
-		if (poll(&p, 1, (int)(deadline - now)) <= 0)
-			continue;
-		assert_true(off < size - 1);
-		n = read(fd, line + off, size - 1 - off);
-		if (n <= 0)
-			fail_msg("es_fixture exited before it was ready");
-		off += (size_t)n;
-		line[off] = '\0';
-	}
-}
-
-/* Start es_fixture on host, port 0; fx->port is the one it got. */
-static void fixture_start_on(struct es_fx *fx, const char *host)
-{
-	char *argv[] = {"es_fixture", (char *)host, "0", fx->mode_path, NULL};
-	posix_spawn_file_actions_t actions;
-	char line[256], want[64];
-	int fds[2];
-
-	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	assert_int_equal(posix_spawn_file_actions_init(&actions), 0);
-	assert_int_equal(posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO), 0);
-	assert_int_equal(posix_spawn(&fx->pid, BS_ES_FIXTURE, &actions, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&actions);
-	close(fds[1]);
-	ready_line(fds[0], line, sizeof line);
-	close(fds[0]);
-	snprintf(want, sizeof want, "es_fixture listening on %s:%%d", host);
-	if (sscanf(line, want, &fx->port) != 1 || fx->port <= 0)
-		fail_msg("es_fixture's first line: '%s'", line);
-}
-
-/* Wait for pid to exit, at most IO_MAX_MS (pidfd + poll); its status. */
-static int reap(pid_t pid)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	struct pollfd p = {.fd = pidfd, .events = POLLIN};
-	int status = 0;
-
-	if (pidfd >= 0) {
-		if (poll(&p, 1, IO_MAX_MS) <= 0)
-			kill(pid, SIGKILL); /* ours, and stuck: the wait below fails it */
-		close(pidfd);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
-}
-
-/* SIGTERM the fixture we started and reap it: it must exit 0. */
-static void fixture_stop(struct es_fx *fx)
-{
-	int status;
-
-	if (fx->pid <= 0)
-		return;
-	assert_int_equal(kill(fx->pid, SIGTERM), 0);
-	status = reap(fx->pid);
-	fx->pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("es_fixture did not exit cleanly (wait status %#x)", (unsigned)status);
-}
-
-/* Switch the fixture's behaviour: the mode file replaced at once (rename),
- * so that no request reads half of it. */
-static void mode_set(struct es_fx *fx, const char *mode)
-{
-	char tmp[600];
-	FILE *f;
-
-	snprintf(tmp, sizeof tmp, "%s.new", fx->mode_path);
-	f = fopen(tmp, "we");
-	assert_non_null(f);
-	fprintf(f, "%s\n", mode);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(rename(tmp, fx->mode_path), 0);
-}
-
-static void fixture_init(struct es_fx *fx)
-{
-	*fx = (struct es_fx){.pid = 0};
-	fx->dir = unit_tmpdir_new();
-	assert_non_null(fx->dir);
-	snprintf(fx->mode_path, sizeof fx->mode_path, "%s/mode", fx->dir);
-}
-
-static void fixture_fini(struct es_fx *fx)
-{
-	fixture_stop(fx);
-	unit_tmpdir_remove(fx->dir);
-	fx->dir = NULL;
-}
 
 /* ------------------------------------------------------------------------
  * A loop, a probe, and what the callbacks saw.
@@ -167,7 +45,8 @@ struct outcome {
 };
 
 struct fx {
-	struct es_fx es;
+	struct unit_es_fixture es;
+	struct unit_es_fixture other; /* a second one, for the tests that need it */
 	uv_loop_t loop;
 	uv_timer_t guard;
 	struct ldr_es_probe *probe;
@@ -187,9 +66,10 @@ static int setup(void **state)
 
 	assert_non_null(fx);
 	*fx = (struct fx){.probe = NULL};
-	fixture_init(&fx->es);
-	mode_set(&fx->es, "green");
-	fixture_start_on(&fx->es, HOST);
+	unit_es_fixture_init(&fx->es);
+	unit_es_fixture_init(&fx->other);
+	unit_es_fixture_mode(&fx->es, "green");
+	unit_es_fixture_start(&fx->es, HOST);
 	assert_int_equal(uv_loop_init(&fx->loop), 0);
 	assert_int_equal(uv_timer_init(&fx->loop, &fx->guard), 0);
 	uv_unref((uv_handle_t *)&fx->guard); /* never what keeps the loop alive */
@@ -226,7 +106,8 @@ static int teardown(void **state)
 	uv_close((uv_handle_t *)&fx->guard, NULL);
 	uv_run(&fx->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&fx->loop), 0);
-	fixture_fini(&fx->es);
+	unit_es_fixture_fini(&fx->other);
+	unit_es_fixture_fini(&fx->es);
 	free(fx);
 	return 0;
 }
@@ -257,7 +138,7 @@ static void check_at(struct fx *fx, const char *host, int port, unsigned timeout
 /* One check of the fixture in mode. */
 static void check_mode(struct fx *fx, const char *mode, struct outcome *o)
 {
-	mode_set(&fx->es, mode);
+	unit_es_fixture_mode(&fx->es, mode);
 	check_at(fx, HOST, fx->es.port, 5000, o);
 }
 
@@ -437,7 +318,7 @@ static void test_hang(void **state)
 	struct fx *fx = *state;
 	struct outcome o;
 
-	mode_set(&fx->es, "hang");
+	unit_es_fixture_mode(&fx->es, "hang");
 	check_at(fx, HOST, fx->es.port, 300, &o);
 	assert_int_equal(o.status, -ETIMEDOUT);
 	assert_false(o.h.healthy);
@@ -480,19 +361,18 @@ static void test_refused(void **state)
 static void test_many_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct es_fx other;
+	struct unit_es_fixture *other = &fx->other;
 	struct ldr_es_req req[MANY];
 	struct outcome o[MANY];
 	int i;
 
-	fixture_init(&other);
-	mode_set(&other, "red");
-	fixture_start_on(&other, HOST);
+	unit_es_fixture_mode(other, "red");
+	unit_es_fixture_start(other, HOST);
 	for (i = 0; i < MANY; i++) {
 		o[i] = (struct outcome){.calls = 0};
 		req[i] = (struct ldr_es_req){.data = &o[i]};
 		assert_int_equal(ldr_es_check(fx->probe, &req[i], HOST,
-					      i % 2 ? other.port : fx->es.port, 5000, on_check),
+					      i % 2 ? other->port : fx->es.port, 5000, on_check),
 				 0);
 	}
 	run(fx);
@@ -501,7 +381,6 @@ static void test_many_at_once(void **state)
 		assert_int_equal(o[i].status, 0);
 		assert_int_equal(o[i].h.status, i % 2 ? LDR_ES_RED : LDR_ES_GREEN);
 	}
-	fixture_fini(&other);
 }
 
 static void test_bad_arguments(void **state)
@@ -552,6 +431,7 @@ static void on_cancel(struct ldr_es_req *req, int status, const struct ldr_es_he
 	seen->closed_before = seen->fx->closed;
 	snprintf(seen->errmsg, sizeof seen->errmsg, "%s", h->errmsg);
 	seen->resubmit = ldr_es_check(seen->fx->probe, req, HOST, seen->fx->es.port, 0, on_cancel);
+	ldr_es_probe_close(seen->fx->probe, on_closed, seen->fx); /* a second close: ignored */
 }
 
 /* Close right after the submit: -ECANCELED before the close callback, not
@@ -562,7 +442,7 @@ static void test_close_at_once(void **state)
 	struct cancel_seen seen = {.fx = fx};
 	struct ldr_es_req req = {.data = &seen};
 
-	mode_set(&fx->es, "hang");
+	unit_es_fixture_mode(&fx->es, "hang");
 	assert_int_equal(ldr_es_check(fx->probe, &req, HOST, fx->es.port, 60000, on_cancel), 0);
 	ldr_es_probe_close(fx->probe, on_closed, fx);
 	assert_int_equal(seen.calls, 0);
@@ -598,15 +478,14 @@ static void on_answered_close(struct ldr_es_req *req, int status, const struct l
 static void test_close_in_flight(void **state)
 {
 	struct fx *fx = *state;
-	struct es_fx hanging;
+	struct unit_es_fixture *hanging = &fx->other;
 	struct two two = {.fx = fx, .hung = {.fx = fx}};
 	struct ldr_es_req hung = {.data = &two.hung}, answered = {.data = &two};
 
-	fixture_init(&hanging);
-	mode_set(&hanging, "hang");
-	fixture_start_on(&hanging, HOST);
-	mode_set(&fx->es, "green");
-	assert_int_equal(ldr_es_check(fx->probe, &hung, HOST, hanging.port, 60000, on_cancel), 0);
+	unit_es_fixture_mode(hanging, "hang");
+	unit_es_fixture_start(hanging, HOST);
+	unit_es_fixture_mode(&fx->es, "green");
+	assert_int_equal(ldr_es_check(fx->probe, &hung, HOST, hanging->port, 60000, on_cancel), 0);
 	assert_int_equal(
 		ldr_es_check(fx->probe, &answered, HOST, fx->es.port, 5000, on_answered_close), 0);
 	run(fx);
@@ -617,7 +496,6 @@ static void test_close_in_flight(void **state)
 	assert_int_equal(two.hung.resubmit, -ECANCELED);
 	assert_true(fx->closed);
 	assert_int_equal(fx->close_calls, 1);
-	fixture_fini(&hanging);
 }
 
 /* Close with nothing in flight; close(NULL) does nothing. */
@@ -640,7 +518,7 @@ static void test_close_idle(void **state)
 static void test_ipv6(void **state)
 {
 	struct fx *fx = *state;
-	struct es_fx six;
+	struct unit_es_fixture *six = &fx->other;
 	struct outcome o;
 	char want[128];
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -653,15 +531,13 @@ static void test_ipv6(void **state)
 		skip();
 	}
 	close(fd);
-	fixture_init(&six);
-	mode_set(&six, "error");
-	fixture_start_on(&six, "::1");
-	check_at(fx, "::1", six.port, 5000, &o);
+	unit_es_fixture_mode(six, "error");
+	unit_es_fixture_start(six, "::1");
+	check_at(fx, "::1", six->port, 5000, &o);
 	assert_int_equal(o.status, -EIO);
 	snprintf(want, sizeof want, "elasticsearch [::1]:%d: HTTP 500: es_fixture: mode error",
-		 six.port);
+		 six->port);
 	assert_string_equal(o.h.errmsg, want);
-	fixture_fini(&six);
 }
 
 static int group_setup(void **state)
