@@ -68,7 +68,9 @@ struct ldr_es_req;
  *   -EMSGSIZE     an answer longer than LDR_ES_BODY_MAX
  *   BS_E_PARSE    "...: answer is not JSON", "...: answer has no
  *                 \"status\"", "...: unknown status \"purple\""
- *   -ENOMEM       (also "...: watching its socket: ...")
+ *   -ENOMEM
+ *   -ENOMEM, or libuv's errno: "...: watching its socket: ..." (a socket
+ *                 libcurl opened could not be polled)
  *   -ECANCELED    the probe closed first
  * h is never NULL. req may be reused (or freed) from inside cb.
  */
