@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       libuv1-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libpq-dev libcmocka-dev libssl-dev libjansson-dev zlib1g-dev libsystemd-dev
-      libmicrohttpd-dev
+      libmicrohttpd-dev libcurl4-openssl-dev
       postgresql-15 postgresql-client-15 iproute2 iputils-ping procps python3 git
       clang-format)
 

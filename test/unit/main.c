@@ -12,16 +12,27 @@ static const struct {
 	const char *name;
 	int (*run)(void);
 } groups[] = {
-	{"clock", bs_test_clock},     {"log", bs_test_log},
-	{"strings", bs_test_strings}, {"config", bs_test_config},
-	{"secrets", bs_test_secrets}, {"codec", bs_test_codec},
-	{"cli", bs_test_cli},	      {"store", bs_test_store},
-	{"writer", bs_test_writer},   {"fsm", bs_test_fsm},
-	{"wire", bs_test_wire},	      {"transport", bs_test_transport},
-	{"driver", bs_test_driver},   {"node", bs_test_node},
-	{"lease", bs_test_lease},     {"render", bs_test_render},
-	{"http", bs_test_http},	      {"cli_cluster", bs_test_cli_cluster},
+	{"clock", bs_test_clock},
+	{"log", bs_test_log},
+	{"strings", bs_test_strings},
+	{"config", bs_test_config},
+	{"secrets", bs_test_secrets},
+	{"codec", bs_test_codec},
+	{"cli", bs_test_cli},
+	{"store", bs_test_store},
+	{"writer", bs_test_writer},
+	{"fsm", bs_test_fsm},
+	{"wire", bs_test_wire},
+	{"transport", bs_test_transport},
+	{"driver", bs_test_driver},
+	{"node", bs_test_node},
+	{"lease", bs_test_lease},
+	{"render", bs_test_render},
+	{"http", bs_test_http},
+	{"cli_cluster", bs_test_cli_cluster},
 	{"vip", bs_test_vip},
+	{"es_probe", bs_test_es_probe},
+	{"leader_http", bs_test_leader_http},
 };
 
 int main(int argc, char **argv)
