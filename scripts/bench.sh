@@ -235,6 +235,7 @@ consensus.heartbeat_interval_ms $HEARTBEAT_MS
 consensus.election_timeout_ms $ELECTION_MS
 leaderl.http_port ${BHTTP[$i]}
 etcd.client_port ${BETCD[$i]}
+postgresql.enable false
 $BACKSTAY_CONF
 EOF
 		write_start "$d" "$BACKSTAY" run -c "$d/backstay.rb"

@@ -25,6 +25,8 @@
 
 #include "bs_build.h"
 #include "daemon.h"
+#include "daemon_leader.h"
+#include "daemon_leader.h"
 #include "discovery.h"
 #include "internal.h"
 #include "tools.h"
@@ -360,6 +362,11 @@ static void node_closed(void *data)
 	d->node = NULL;
 }
 
+static void leader_closed(void *data)
+{
+	(void)data;
+}
+
 /* Close the node and every handle; the loop then runs dry. */
 static void daemon_stop(struct daemon *d, int exit_code)
 {
@@ -375,6 +382,9 @@ static void daemon_stop(struct daemon *d, int exit_code)
 	uv_close((uv_handle_t *)&d->reaper, NULL);
 	cli__discovery_stop(d->discovery);
 	d->discovery = NULL;
+	/* The leader module first (it stops asking the node), the node at
+	 * once after: its close cancels the module's requests in flight. */
+	daemon__leader_close(d, leader_closed, d);
 	cns_node_close(d->node, node_closed, d);
 }
 
@@ -408,6 +418,7 @@ static void on_state(void *data)
 	sd_notifyf(0, "STATUS=%s in term %llu, leader %llu", cns_role_name(st.role),
 		   (unsigned long long)st.term, (unsigned long long)st.leader_id);
 	daemon__discovery_publish(d);
+	daemon__leader_raft_changed(d);
 	if (st.role == CNS_LEADER) /* its metadata upkeep: soon, not in 2 s */
 		uv_timer_start(&d->tick, on_tick, DAEMON_SOON_MS, DAEMON_TICK_MS);
 }
@@ -506,6 +517,8 @@ static int start(struct daemon *d)
 	if (rv != 0)
 		bs_error(DAEMON_COMPONENT, "member discovery (etcd.client_port): %s", errmsg);
 	start_handles(d);
+	if (rv == 0)
+		rv = daemon__leader_start(d);
 	if (rv != 0) {
 		daemon_stop(d, CLI_FAIL);
 		return 0; /* the loop runs the close down; the exit code says it failed */

@@ -17,6 +17,7 @@
 struct daemon_watch;
 struct daemon_req;
 struct daemon_change;
+struct daemon_pg;
 
 struct daemon {
 	uv_loop_t loop;
@@ -37,6 +38,7 @@ struct daemon {
 	 * time, in arrival order; finished ones wait for daemon__reap. */
 	struct daemon_change *changes, *changes_done;
 	struct cli_discovery *discovery; /* etcd.client_port: /v2/members ... */
+	struct daemon_pg *pg;		 /* the leader module (daemon_leader.h); NULL without PostgreSQL */
 	bool meta_pending;		 /* meta_req (the leader's metadata upkeep) in flight */
 	struct cns_req meta_req;
 	struct daemon_watch *watches;

@@ -17,6 +17,7 @@
 
 #include "bs_build.h"
 #include "daemon.h"
+#include "daemon_leader.h"
 #include "internal.h"
 
 #define CTL_COMPONENT "ctl"
@@ -449,8 +450,13 @@ static void handle_status(struct daemon *d, uint64_t conn_id, const Backstay__Ct
 
 	cns_node_status(d->node, &st);
 	obj = status_json(&st);
-	if (obj != NULL)
+	if (obj != NULL) {
+		json_t *leader = daemon__leader_json(d);
+
 		json_object_set_new(obj, "node", daemon__node_json(d));
+		if (leader != NULL)
+			json_object_set_new(obj, "leader", leader);
+	}
 	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 	json_decref(obj);
 	if (text == NULL) {
@@ -476,6 +482,10 @@ void daemon__on_ctl(void *data, uint64_t conn_id, Backstay__Role role, uint64_t 
 		daemon__reply_error(d, conn_id, req->id, -ESHUTDOWN);
 	} else if (daemon__cluster_ctl(d, conn_id, role, req)) {
 		/* answered (or to be) by daemon_cluster.c */
+	} else if (daemon__leader_ctl(d, conn_id, role, node_id, req)) {
+		/* answered (or to be) by the leader module */
+	} else if (role == BACKSTAY__ROLE__PEER) {
+		reply(d, conn_id, req->id, -EOPNOTSUPP, "not a request between peers", NULL);
 	} else if (role != BACKSTAY__ROLE__CTL) {
 		reply(d, conn_id, req->id, -EOPNOTSUPP, "a joining node may only ask member.join",
 		      NULL);

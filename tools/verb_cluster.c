@@ -17,6 +17,7 @@
  * remove-node NAME|IP: from another node, once the named node is down.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pgctl.h"
 #include "tools.h"
 
 #define LEAD_WAIT_MS 30000 /* create-cluster: until the new node leads */
@@ -130,6 +132,37 @@ static int ensure_secrets(struct cli_ctx *ctx, const struct bs_config *c, bool *
 	return CLI_OK;
 }
 
+/* A new PostgreSQL for the cluster's first member (postgresql.enable):
+ * initdb, certificate, roles (pgctl/). An existing data directory is
+ * kept as it is: the operator's data. */
+static int init_postgresql(struct cli_ctx *ctx, const struct bs_config *c,
+			   const struct cli_identity *idn, char *errmsg, size_t size)
+{
+	struct bs_secrets s;
+	char app[32];
+	struct pgc_node node = {.config = c, .secrets = &s, .app_name = app,
+				.cert_cn = idn->name};
+	int rv;
+
+	if (!bs_config_bool(c, BS_SET_POSTGRESQL_ENABLE))
+		return 0;
+	rv = bs_secrets_read(bs_config_str(c, BS_SET_SECRETS_FILE), &s, errmsg, size);
+	if (rv != 0)
+		return rv;
+	snprintf(app, sizeof app, "backstay_%016" PRIx64, idn->id);
+	fprintf(ctx->out, "initialising PostgreSQL in %s ...\n",
+		bs_config_str(c, BS_SET_POSTGRESQL_DATA_DIR));
+	fflush(ctx->out);
+	rv = pgc_initdb(&node, errmsg, size);
+	if (rv == -EEXIST) {
+		fprintf(ctx->out, "PostgreSQL data directory %s exists: kept as it is\n",
+			bs_config_str(c, BS_SET_POSTGRESQL_DATA_DIR));
+		rv = 0;
+	}
+	bs_secrets_wipe(&s);
+	return rv;
+}
+
 static int create_new(struct cli_ctx *ctx, const struct bs_config *c)
 {
 	const char *data_dir = bs_config_str(c, BS_SET_DATA_DIR);
@@ -159,7 +192,10 @@ static int create_new(struct cli_ctx *ctx, const struct bs_config *c)
 		bs_errf(errmsg, sizeof errmsg, "%s: %s", store, bs_strerror(rv));
 	if (rv == 0)
 		rv = cli__identity_write(data_dir, &idn, errmsg, sizeof errmsg);
+	if (rv == 0)
+		rv = init_postgresql(ctx, c, &idn, errmsg, sizeof errmsg);
 	if (rv != 0) {
+		cli__identity_remove(data_dir);
 		cli__store_remove(c);
 		if (made_secrets)
 			unlink(bs_config_str(c, BS_SET_SECRETS_FILE));

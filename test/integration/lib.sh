@@ -157,6 +157,7 @@ write_config() {
 		echo "data_dir '$TMP/n$i/data'"
 		echo "secrets_file '$TMP/secrets.json'"
 		echo "log_level 'info'"
+		echo "postgresql.enable false # the replicated KV alone"
 		local line
 		for line in "$@"; do echo "$line"; done
 	} >"$TMP/n$i/backstay.rb"
@@ -332,6 +333,7 @@ leaderl.http_port $HPORT
 data_dir '$TMP/n$i/data'
 log_directory '$TMP/n$i'
 secrets_file '$TMP/n$i/secrets.json'
+postgresql.enable false
 EOF
 	done
 }

@@ -1,0 +1,75 @@
+/*
+ * The leader module in the daemon (daemon_leader.c: the orchestrator, its
+ * health checks, /leader on 7331 and the VIP; daemon_pg.c: PostgreSQL
+ * through pgctl). Only when postgresql.enable is true.
+ */
+#ifndef BS_TOOLS_DAEMON_LEADER_H
+#define BS_TOOLS_DAEMON_LEADER_H
+
+#include "leader.h"
+#include "es_probe.h"
+#include "leader_http.h"
+#include "orch.h"
+#include "pgctl.h"
+
+#define DAEMON_PG_CHAIN_MAX 8
+
+struct daemon;
+
+struct daemon_pg {
+	struct daemon *d;
+	struct ldr_orch *orch;
+	struct pgc *pgc;
+	bool closing;
+	int port;		/* postgresql.port, the same on every node */
+	char app_name[32];	/* this node's: backstay_<id hex> */
+	/* the chain of pgctl requests that runs one adapter call */
+	struct pgc_req req;
+	bool busy;
+	enum ldr_action_type action;
+	int chain[DAEMON_PG_CHAIN_MAX];
+	int stage;
+	bool have_upstream;
+	struct ldr_peer upstream;
+	struct ldr_peer others[LDR_MAX_NODES];
+	unsigned n_others;
+	uint64_t epoch;
+	char sync_names[PGC_SYNC_NAMES_MAX];
+	/* health */
+	struct pgc_req check_req;
+	bool check_busy, check_again;
+	struct ldr_es_probe *es;
+	struct ldr_es_req es_req;
+	bool es_busy;
+	uv_timer_t defer; /* answers that must not come from inside the asking call */
+	bool defer_pg, defer_disk, disk_ok;
+	/* what /leader, /status and /metrics show */
+	struct cli_leader_http *http;
+	struct cli_leader_view view;
+	bool serving;
+	bool vip_held;
+};
+
+/* Start the leader module (after the consensus node): 0, or negative errno
+ * logged. */
+int daemon__leader_start(struct daemon *d);
+/* Close it (before the consensus node); cb when done. */
+void daemon__leader_close(struct daemon *d, void (*cb)(void *data), void *data);
+/* The consensus node's state changed. */
+void daemon__leader_raft_changed(struct daemon *d);
+/* A ctl request for the leader module: true when it took it. */
+bool daemon__leader_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role, uint64_t node_id,
+			const Backstay__CtlRequest *req);
+/* The "leader" object of the status answer (a new reference), or NULL
+ * when the module does not run. */
+struct json_t *daemon__leader_json(struct daemon *d);
+
+/* daemon_pg.c: the adapter calls (leader/orch.h) */
+int daemon__pg_start(void *data, const struct ldr_peer *upstream);
+int daemon__pg_stop(void *data, bool immediate);
+int daemon__pg_promote(void *data, uint64_t epoch, const struct ldr_peer *others, unsigned n);
+int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_follow_mode mode);
+int daemon__pg_sync(void *data, unsigned k, const struct ldr_peer *others, unsigned n);
+void daemon__pg_progress(struct pgc_req *req, const struct pgc_progress *progress);
+
+#endif
