@@ -151,9 +151,9 @@ nh__ns_remove() {
 # A postmaster killed with -9 leaves its SysV segment: free those that the
 # postmaster.pid files under $1 name, if nothing is attached any more.
 nh__pg_ipc_cleanup() {
-	local f key id
+	local f id
 	while IFS= read -r f; do
-		read -r key id < <(sed -n 7p "$f" 2>/dev/null) || continue
+		read -r _ id < <(sed -n 7p "$f" 2>/dev/null) || continue
 		[[ ${id:-} =~ ^[0-9]+$ ]] || continue
 		# /proc/sysvipc/shm: key shmid perms size cpid lpid nattch ...
 		if awk -v id="$id" '$2 == id && $7 == 0 { found = 1 } END { exit !found }' \
@@ -350,10 +350,10 @@ heal() {
 # node_kill9 i: every process in host i's network namespace but the delay
 # helper; returns once they are gone (bounded).
 node_kill9() {
-	local i=$1 p pass pids=() all=() deadline
+	local i=$1 p pids=() all=() deadline
 	nh__check_host "$i"
 	# A few passes: a process may fork while the first pass runs.
-	for pass in 1 2 3; do
+	for _ in 1 2 3; do
 		pids=()
 		for p in $(ip netns pids "$(nh_ns "$i")"); do
 			[ "$p" = "${NH_DELAY_PID[$i]:-}" ] || pids+=("$p")
