@@ -9,7 +9,8 @@ PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       libpq-dev libcmocka-dev libssl-dev libjansson-dev zlib1g-dev libsystemd-dev
       libmicrohttpd-dev libcurl4-openssl-dev
       postgresql-15 postgresql-client-15 iproute2 iputils-ping procps python3 git
-      clang-format)
+      clang-format
+      nftables iptables libnetfilter-queue-dev libcurl4-openssl-dev)  # test/fault, netns_lib.sh
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

@@ -17,125 +17,30 @@
 #
 # Safety: traffic only inside the namespaces this run creates (every command
 # runs through `ip netns exec`); the root namespace gets no address, route
-# or link. Bounded waits. On every exit path: the daemons this run started
-# (their pidfiles) are killed, then the namespaces deleted; a run killed
-# before its trap ran is cleaned up by the next (namespaces named
-# bsfh-<owner pid>-*, owner gone). Needs root, iproute2, unshare: else
-# exit 77.
+# or link. Bounded waits. The hosts, their private directories and the
+# cleanup on every exit path (and of a killed run's leftovers, namespaces
+# bsfh-<owner pid>-*) come from netns_lib.sh. Needs root, iproute2,
+# unshare: else exit 77.
 set -euo pipefail
 
 : "${BACKSTAY:?}"
 [ "$(id -u)" -eq 0 ] || { echo "fresh-hosts: skipped: needs root (namespaces, mounts)"; exit 77; }
-command -v ip >/dev/null && command -v unshare >/dev/null ||
-	{ echo "fresh-hosts: skipped: needs iproute2 and unshare"; exit 77; }
+command -v ip >/dev/null && command -v unshare >/dev/null && command -v flock >/dev/null ||
+	{ echo "fresh-hosts: skipped: needs iproute2, unshare and flock"; exit 77; }
 
-PREFIX=bsfh
-ME=$$
-NS_SW=$PREFIX-$ME-sw
-NS_FE=$PREFIX-$ME-fe
-T0=$(date +%s%3N)
-log() { echo "[$(($(date +%s%3N) - T0)) ms] fresh-hosts: $*"; }
-fail() {
-	echo "FAIL: fresh-hosts: $*" >&2
-	for i in 1 2 3; do
-		[ -f "$TMP/n$i/log/backstay.log" ] || continue
-		echo "---- backend-$i log (last 30 lines)" >&2
-		tail -n 30 "$TMP/n$i/log/backstay.log" >&2
-	done
-	exit 1
-}
-ns() { echo "$PREFIX-$ME-n$1"; }
+NH_PREFIX=bsfh
+NH_NAME=fresh-hosts
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
+log() { nh_log "$@"; }
+fail() { nh_fail "$@"; }
 
-# Kill what runs in namespace $1 (our own processes: the namespace is ours)
-# and delete it.
-ns_remove() {
-	local p
-	for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-	ip netns del "$1" 2>/dev/null || true
-}
-
-clean_leftovers() {
-	local n owner
-	for n in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
-		owner=$(cut -d- -f2 <<<"$n")
-		kill -0 "$owner" 2>/dev/null && continue
-		ns_remove "$n"
-	done
-	for n in /tmp/backstay-fh.*; do
-		[ -d "$n" ] && [ -f "$n/owner" ] && ! kill -0 "$(cat "$n/owner")" 2>/dev/null &&
-			rm -rf "$n"
-	done
-	return 0
-}
-
-cleanup() {
-	local rc=$? i pid
-	trap - EXIT INT TERM
-	for i in 1 2 3; do
-		pid=$(cat "$TMP/n$i/lib/backstay.pid" 2>/dev/null) || continue
-		# Only a daemon of this run: its pidfile is ours and it runs backstay.
-		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'backstay run'; then
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	done
-	for i in 1 2 3; do ns_remove "$(ns "$i")"; done
-	ns_remove "$NS_FE"
-	ns_remove "$NS_SW"
-	for d in "${MADE_DIRS[@]}"; do rmdir "$d" 2>/dev/null || true; done # only if still empty
-	rm -rf "$TMP"
-	exit "$rc"
-}
-
-declare -a MADE_DIRS=()
-clean_leftovers
-TMP=$(mktemp -d /tmp/backstay-fh.XXXXXX)
-echo $ME >"$TMP/owner"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---- the network: a bridge in a switch namespace, one veth per host -------------
-NET=10.89.$((RANDOM % 250 + 1))
-ip netns add "$NS_SW"
-ip -n "$NS_SW" link set lo up
-ip -n "$NS_SW" link add br0 type bridge
-ip -n "$NS_SW" link set br0 up
-host_ip() { echo "$NET.1$1"; } # backend-i: .11 .12 .13; the frontend: .19
-for i in 1 2 3 9; do
-	n=$([ "$i" = 9 ] && echo "$NS_FE" || ns "$i")
-	ip netns add "$n"
-	ip -n "$NS_SW" link add "p$i" type veth peer name eth0 netns "$n"
-	ip -n "$NS_SW" link set "p$i" master br0
-	ip -n "$NS_SW" link set "p$i" up
-	ip -n "$n" link set lo up
-	ip -n "$n" addr add "$(host_ip "$i")/24" dev eth0
-	ip -n "$n" link set eth0 up
-done
-log "hosts on $NET.0/24"
-
-# on i CMD...: run CMD on backend-i: its network namespace, a private mount
-# and UTS namespace with this run's /etc/backstay, /var/lib/backstay,
-# /var/log/backstay, host name backend-i. A daemon it starts stays in them.
-for i in 1 2 3; do mkdir -p "$TMP/n$i/etc" "$TMP/n$i/lib" "$TMP/n$i/log"; done
-# The mount points must exist on the real filesystem: the ones this run
-# creates are removed again (if still empty) at cleanup.
-for d in /etc/backstay /var/lib/backstay /var/log/backstay; do
-	if [ ! -e "$d" ]; then
-		mkdir -p "$d"
-		MADE_DIRS+=("$d")
-	fi
-done
-on() {
-	local i=$1
-	shift
-	ip netns exec "$(ns "$i")" unshare -m -u --propagation private bash -c '
-		set -e
-		d=$1; shift
-		mount --bind "$d/etc" /etc/backstay
-		mount --bind "$d/lib" /var/lib/backstay
-		mount --bind "$d/log" /var/log/backstay
-		hostname "$1"; shift
-		exec "$@"' on "$TMP/n$i" "backend-$i" "$@"
-}
+# backend-i: NET.11 .. NET.13 in namespaces of their own, each with private
+# /etc/backstay, /var/lib/backstay, /var/log/backstay (TMP/ni/{etc,lib,log})
+# and host name backend-i (`on i CMD`); the frontend: NET.19 (`on_fe CMD`).
+nh_setup 3
+TMP=$NH_TMP
+NET=$NH_NET
 
 # ---- backend-1: create-cluster with the defaults ------------------------------
 echo "publish_address '$(host_ip 1)'" >"$TMP/n1/etc/backstay.rb"
@@ -181,7 +86,7 @@ done
 
 # ---- a frontend's view: member discovery on 2379, chef-server.rb ---------------
 disc() {
-	ip netns exec "$NS_FE" python3 - "$(host_ip 3)" "$NET" <<'PY'
+	on_fe python3 - "$(host_ip 3)" "$NET" <<'PY'
 import json, sys, urllib.request
 host, net = sys.argv[1], sys.argv[2]
 m = json.load(urllib.request.urlopen("http://%s:2379/v2/members" % host, timeout=5))["members"]

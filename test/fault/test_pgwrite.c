@@ -1,0 +1,172 @@
+/*
+ * pgwrite's pure parts: the choice of the leader from the /leader answers,
+ * the outage accounting, the acknowledged-id file and the lost-row check.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pgw.h"
+
+static void pick_none(void **state)
+{
+	long codes[] = {503, 0, 503};
+	unsigned n200 = 9;
+
+	assert_int_equal(pgw_pick_leader(codes, 3, &n200), -ENOENT);
+	assert_int_equal(n200, 0);
+	assert_int_equal(pgw_pick_leader(codes, 0, NULL), -ENOENT);
+}
+
+static void pick_one(void **state)
+{
+	long codes[] = {0, 503, 200, 404, 500};
+	unsigned n200;
+
+	assert_int_equal(pgw_pick_leader(codes, 5, &n200), 2);
+	assert_int_equal(n200, 1);
+}
+
+static void pick_two_reports_split(void **state)
+{
+	long codes[] = {503, 200, 0, 200};
+	unsigned n200;
+
+	assert_int_equal(pgw_pick_leader(codes, 4, &n200), 1);
+	assert_int_equal(n200, 2);
+}
+
+static void outage_from_first_failure_to_next_ack(void **state)
+{
+	struct pgw_outages o;
+	struct pgw_outage out;
+
+	pgw_outages_init(&o);
+	assert_false(pgw_outages_ack(&o, 50, 0, &out)); /* no outage: nothing to close */
+	pgw_outages_fail(&o, 100, 0);
+	pgw_outages_fail(&o, 150, 1); /* a later failure does not move the start */
+	pgw_outages_fail(&o, 300, -1);
+	assert_true(o.open);
+	assert_true(pgw_outages_ack(&o, 400, 1, &out));
+	assert_int_equal(out.ms, 300);
+	assert_int_equal(out.from, 0);
+	assert_int_equal(out.to, 1);
+	assert_false(o.open);
+	assert_false(pgw_outages_ack(&o, 410, 1, &out));
+
+	pgw_outages_fail(&o, 1000, 1);
+	assert_true(pgw_outages_ack(&o, 1100, 1, &out)); /* same host again */
+	assert_int_equal(out.ms, 100);
+	assert_int_equal(o.count, 2);
+	assert_int_equal(o.total_ms, 400);
+	assert_int_equal(o.max_ms, 300);
+	assert_int_equal(o.failed_writes, 4);
+}
+
+static void outage_unfinished_at_end(void **state)
+{
+	struct pgw_outages o;
+	struct pgw_outage out;
+
+	pgw_outages_init(&o);
+	assert_false(pgw_outages_finish(&o, 10, &out));
+	pgw_outages_fail(&o, 2000, 2);
+	assert_true(pgw_outages_finish(&o, 2750, &out));
+	assert_int_equal(out.ms, 750);
+	assert_int_equal(out.from, 2);
+	assert_int_equal(out.to, -1);
+	assert_int_equal(o.count, 1);
+	assert_false(pgw_outages_finish(&o, 3000, &out));
+}
+
+static FILE *text(const char *s)
+{
+	FILE *f = tmpfile();
+
+	assert_non_null(f);
+	fputs(s, f);
+	rewind(f);
+	return f;
+}
+
+static void ids_read_sorts_and_dedups(void **state)
+{
+	FILE *f = text("3\n1\n\n  2 \n3\n-4\r\n");
+	int64_t *ids;
+	size_t n;
+	char errmsg[128];
+
+	assert_int_equal(pgw_ids_read(f, &ids, &n, errmsg, sizeof errmsg), 0);
+	fclose(f);
+	assert_int_equal(n, 4);
+	assert_int_equal(ids[0], -4);
+	assert_int_equal(ids[1], 1);
+	assert_int_equal(ids[3], 3);
+	free(ids);
+}
+
+static void ids_read_refuses_garbage(void **state)
+{
+	FILE *f = text("1\n2x\n3\n");
+	int64_t *ids = NULL;
+	size_t n;
+	char errmsg[128] = "";
+
+	assert_int_equal(pgw_ids_read(f, &ids, &n, errmsg, sizeof errmsg), -EINVAL);
+	fclose(f);
+	assert_null(ids);
+	assert_non_null(strstr(errmsg, "line 2"));
+}
+
+static void ids_read_empty(void **state)
+{
+	FILE *f = text("");
+	int64_t *ids = NULL;
+	size_t n = 7;
+	char errmsg[128];
+
+	assert_int_equal(pgw_ids_read(f, &ids, &n, errmsg, sizeof errmsg), 0);
+	fclose(f);
+	assert_int_equal(n, 0);
+	free(ids);
+}
+
+static void compare_lost_and_extra(void **state)
+{
+	int64_t acked[] = {1, 2, 3, 5, 9};
+	int64_t present[] = {1, 3, 4, 5, 6};
+	int64_t lost[1];
+	size_t extra;
+
+	assert_int_equal(pgw_ids_compare(acked, 5, present, 5, lost, 1, &extra), 2);
+	assert_int_equal(lost[0], 2); /* only the first max_lost are copied */
+	assert_int_equal(extra, 2);
+	assert_int_equal(pgw_ids_compare(acked, 5, acked, 5, NULL, 0, &extra), 0);
+	assert_int_equal(extra, 0);
+	assert_int_equal(pgw_ids_compare(acked, 5, NULL, 0, NULL, 0, NULL), 5);
+	assert_int_equal(pgw_ids_compare(NULL, 0, present, 5, NULL, 0, &extra), 0);
+	assert_int_equal(extra, 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pick_none),
+		cmocka_unit_test(pick_one),
+		cmocka_unit_test(pick_two_reports_split),
+		cmocka_unit_test(outage_from_first_failure_to_next_ack),
+		cmocka_unit_test(outage_unfinished_at_end),
+		cmocka_unit_test(ids_read_sorts_and_dedups),
+		cmocka_unit_test(ids_read_refuses_garbage),
+		cmocka_unit_test(ids_read_empty),
+		cmocka_unit_test(compare_lost_and_extra),
+	};
+
+	return cmocka_run_group_tests_name("pgwrite", tests, NULL, NULL);
+}
