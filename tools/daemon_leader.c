@@ -49,6 +49,26 @@ static void sample_from_state(const struct pgc_state *s, struct ldr_pg_sample *o
 	out->standbys_streaming = s->n_streaming;
 }
 
+/* The member whose publish_address is host (a WAL receiver's sender). */
+static uint64_t member_at(struct daemon *d, const char *host)
+{
+	Backstay__KvResult *r = host[0] != '\0' ? daemon__local_range(d, "cluster/members/") : NULL;
+	uint64_t id = 0;
+	size_t i;
+
+	for (i = 0; r != NULL && i < r->n_kvs && id == 0; i++) {
+		json_t *m = json_loadb((const char *)r->kvs[i]->value.data, r->kvs[i]->value.len, 0,
+				       NULL);
+
+		if (strcmp(cli__jstr(m, "publish_address"), host) == 0)
+			id = (uint64_t)json_integer_value(json_object_get(m, "id"));
+		json_decref(m);
+	}
+	if (r != NULL)
+		backstay__kv_result__free_unpacked(r, NULL);
+	return id;
+}
+
 static void pg_check(void *data);
 
 static void on_state_answer(struct pgc_req *req, int status)
@@ -63,6 +83,8 @@ static void on_state_answer(struct pgc_req *req, int status)
 		memset(&s, 0, sizeof s);
 	else
 		sample_from_state(&req->state, &s);
+	if (s.streaming)
+		s.upstream = member_at(g->d, req->state.receiver_host);
 	if (!s.ok)
 		bs_debug(LEADER_COMPONENT, "postgresql check: %s", req->errmsg);
 	g->view.lsn = s.lsn;
