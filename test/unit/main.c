@@ -33,6 +33,7 @@ static const struct {
 	{"vip", bs_test_vip},
 	{"es_probe", bs_test_es_probe},
 	{"leader_http", bs_test_leader_http},
+	{"leader", bs_test_leader},
 };
 
 int main(int argc, char **argv)
