@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "orch_internal.h"
 
@@ -44,7 +45,6 @@ void ldr__step(struct ldr_orch *o, const struct ldr_event *ev)
 			ldr_state_name(o->sm.state));
 	for (i = 0; i < acts.n; i++)
 		ldr__run(o, &acts.a[i]);
-	ldr__cmd_check(o);
 	if (o->c.ad.changed != NULL && (acts.n > 0 || o->sm.state != before))
 		o->c.ad.changed(o->c.ad.data);
 	rearm(o);
@@ -124,14 +124,23 @@ static bool switch_off(struct ldr_orch *o, const char *key)
 	return off;
 }
 
+bool ldr__leader_key(struct ldr_orch *o, uint64_t *ret_id, uint64_t *ret_epoch,
+		     uint64_t *ret_mod_revision)
+{
+	json_t *j = local_json(o, LDR_KEY_LEADER, ret_mod_revision);
+
+	*ret_id = jint(j, "id");
+	*ret_epoch = jint(j, "epoch");
+	json_decref(j);
+	return *ret_id != 0;
+}
+
 static void refresh_holder(struct ldr_orch *o)
 {
-	json_t *j = local_json(o, LDR_KEY_LEADER, NULL);
 	struct ldr_event ev = {.type = LDR_EV_HOLDER};
+	uint64_t rev;
 
-	ev.u.holder.id = jint(j, "id");
-	ev.u.holder.epoch = jint(j, "epoch");
-	json_decref(j);
+	(void)ldr__leader_key(o, &ev.u.holder.id, &ev.u.holder.epoch, &rev);
 	if (ev.u.holder.id == o->holder && ev.u.holder.epoch == o->holder_epoch)
 		return;
 	o->holder = ev.u.holder.id;
@@ -160,6 +169,29 @@ static void refresh_control(struct ldr_orch *o)
 	o->node_blocked = ev.u.control.node_blocked;
 	o->last_holder = ev.u.control.last_holder;
 	o->last_epoch = ev.u.control.last_epoch;
+	ldr__step(o, &ev);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+void ldr__sentinels(struct ldr_orch *o)
+{
+	struct ldr_event ev = {.type = LDR_EV_SENTINELS};
+
+	ev.u.sentinels.no_start = file_exists(o->c.sentinel_dir, "no-start-pgsql");
+	ev.u.sentinels.unsynced = file_exists(o->c.sentinel_dir, "unsynced");
+	if (o->sentinels_known && ev.u.sentinels.no_start == o->no_start &&
+	    ev.u.sentinels.unsynced == o->unsynced)
+		return;
+	o->sentinels_known = true;
+	o->no_start = ev.u.sentinels.no_start;
+	o->unsynced = ev.u.sentinels.unsynced;
 	ldr__step(o, &ev);
 }
 
@@ -193,6 +225,7 @@ static void on_timer(uv_timer_t *t)
 	uint64_t now = ldr__now(o);
 
 	/* A snapshot install changes keys without watch events: re-read. */
+	ldr__sentinels(o);
 	ldr_orch_raft_changed(o);
 	refresh(o);
 	if (now >= o->next_health_ms) {

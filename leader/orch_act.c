@@ -60,13 +60,13 @@ static int put(struct ldr_orch *o, struct cns_req *req, const char *key, const c
 	return cns_propose(o->c.node, req, &cmd, 2000, cb);
 }
 
-static void revoke(struct ldr_orch *o, uint64_t lease);
+static void revoke_lease(struct ldr_orch *o, uint64_t lease);
 
 static void acquire_failed(struct ldr_orch *o, const char *what, int status)
 {
 	bs_warn(LDR_COMPONENT, "acquiring the lease: %s: %s", what, bs_strerror(status));
 	if (o->lease_id != 0)
-		revoke(o, o->lease_id);
+		revoke_lease(o, o->lease_id);
 	o->lease_id = 0;
 	event(o, LDR_EV_ACQUIRE_FAILED);
 }
@@ -144,6 +144,7 @@ static void on_grant(struct cns_req *req, int status, const Backstay__KvResult *
 		return;
 	}
 	o->lease_id = r->lease_id;
+	o->lease_epoch = o->acquire_epoch;
 	snprintf(value, sizeof value, "{\"epoch\":%" PRIu64 ",\"id\":%" PRIu64 "}",
 		 o->acquire_epoch, o->c.set.self_id);
 	rv = put(o, &o->acquire_req, LDR_KEY_EPOCH, value, 0, o->epoch_mod_revision == 0,
@@ -225,7 +226,7 @@ static void on_revoked(struct cns_req *req, int status, const Backstay__KvResult
 	settle(o, &o->revoke_busy);
 }
 
-static void revoke(struct ldr_orch *o, uint64_t lease)
+static void revoke_lease(struct ldr_orch *o, uint64_t lease)
 {
 	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
 	Backstay__LeaseRevoke rv = BACKSTAY__LEASE_REVOKE__INIT;
@@ -242,13 +243,53 @@ static void revoke(struct ldr_orch *o, uint64_t lease)
 	}
 }
 
+static void on_deleted(struct cns_req *req, int status, const Backstay__KvResult *r)
+{
+	struct ldr_orch *o = req->data;
+
+	(void)status;
+	(void)r;
+	settle(o, &o->release_busy);
+}
+
+/* pg/leader deleted if it still names this node at epoch (compared by
+ * its mod_revision): for a holder that no longer knows its lease (it
+ * restarted). */
+static void delete_key(struct ldr_orch *o, uint64_t epoch)
+{
+	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
+	Backstay__KvDelete del = BACKSTAY__KV_DELETE__INIT;
+	Backstay__KvCompare cmp = BACKSTAY__KV_COMPARE__INIT;
+	uint64_t id, at, rev;
+
+	if (o->release_busy || !ldr__leader_key(o, &id, &at, &rev) || id != o->c.set.self_id ||
+	    at != epoch)
+		return;
+	del.key.data = (uint8_t *)LDR_KEY_LEADER;
+	del.key.len = strlen(LDR_KEY_LEADER);
+	cmp.target_case = BACKSTAY__KV_COMPARE__TARGET_MOD_REVISION;
+	cmp.mod_revision = rev;
+	del.compare = &cmp;
+	cmd.op_case = BACKSTAY__KV_COMMAND__OP_DEL;
+	cmd.del = &del;
+	o->release_req.data = o;
+	if (cns_propose(o->c.node, &o->release_req, &cmd, 2000, on_deleted) == 0) {
+		o->release_busy = true;
+		o->inflight++;
+	}
+}
+
 /* Revoking the lease deletes pg/leader with it (keys attached to a lease
  * vanish when it ends). Only the Raft leader can; a fenced node that is
  * not lets the lease expire. */
-static void release(struct ldr_orch *o)
+static void release(struct ldr_orch *o, uint64_t epoch)
 {
-	revoke(o, o->lease_id);
-	o->lease_id = 0;
+	if (o->lease_id != 0 && o->lease_epoch == epoch) {
+		revoke_lease(o, o->lease_id);
+		o->lease_id = 0;
+		return;
+	}
+	delete_key(o, epoch);
 }
 
 /* ---- report rounds ----------------------------------------------------------------- */
@@ -433,7 +474,7 @@ void ldr__run(struct ldr_orch *o, const struct ldr_action *a)
 		renew(o);
 		break;
 	case LDR_ACT_LEASE_RELEASE:
-		release(o);
+		release(o, a->epoch);
 		break;
 	case LDR_ACT_COLLECT:
 		collect(o);
@@ -444,6 +485,10 @@ void ldr__run(struct ldr_orch *o, const struct ldr_action *a)
 		break;
 	case LDR_ACT_NO_START:
 		sentinel(o, a->on);
+		o->no_start = a->on;
+		break;
+	case LDR_ACT_CMD_DONE:
+		ldr__cmd_done(o, a);
 		break;
 	default:
 		pg(o, a);

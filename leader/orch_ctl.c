@@ -12,7 +12,6 @@
 
 #include "orch_internal.h"
 
-#define CMD_TIMEOUT_MS 30000
 
 /* ---- members --------------------------------------------------------------------- */
 
@@ -55,11 +54,27 @@ unsigned ldr__others(struct ldr_orch *o, struct ldr_peer *out)
 
 void ldr__self_report(struct ldr_orch *o, struct ldr_report *r)
 {
-	r->id = o->c.set.self_id;
-	r->has_lsn = o->sample_known && o->last_sample.ok && o->last_sample.lsn != 0;
-	r->timeline = o->last_sample.timeline;
-	r->lsn = o->last_sample.lsn;
-	r->blocks = o->sm.blocks;
+	ldr_self_report(&o->sm, r);
+}
+
+/* A member's name from its metadata, into buf; "?" when unknown. */
+const char *ldr__name(struct ldr_orch *o, uint64_t id, char *buf, size_t size)
+{
+	char key[64];
+	Backstay__KvResult *r = NULL;
+	json_t *j = NULL;
+
+	snprintf(buf, size, "?");
+	snprintf(key, sizeof key, "%s%016" PRIx64, LDR_KEY_MEMBERS, id);
+	if (cns_read_local(o->c.node, key, strlen(key), 1, &r) != 0)
+		return buf;
+	if (r->n_kvs == 1)
+		j = json_loadb((const char *)r->kvs[0]->value.data, r->kvs[0]->value.len, 0, NULL);
+	backstay__kv_result__free_unpacked(r, NULL);
+	if (json_string_value(json_object_get(j, "name")) != NULL)
+		snprintf(buf, size, "%s", json_string_value(json_object_get(j, "name")));
+	json_decref(j);
+	return buf;
 }
 
 json_t *ldr__report_json(const struct ldr_report *r)
@@ -145,38 +160,21 @@ static uint64_t member_by_name(struct ldr_orch *o, const char *name)
 	return id;
 }
 
-static void cmd_finish(struct ldr_orch *o, int code, const char *msg)
-{
-	o->cmd_waiting = false;
-	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, code, msg, NULL);
-}
-
-/* After every step: has the command we wait for reached its end? */
-void ldr__cmd_check(struct ldr_orch *o)
+/* The state machine's answer to the command we hold (LDR_ACT_CMD_DONE). */
+void ldr__cmd_done(struct ldr_orch *o, const struct ldr_action *a)
 {
 	char msg[256];
 
 	if (!o->cmd_waiting)
 		return;
-	if (o->holder != 0 && o->holder_epoch > o->cmd_epoch &&
-	    (o->cmd_kind == LDR_CMD_FORCE || o->holder != o->cmd_holder)) {
-		snprintf(msg, sizeof msg, "new leader %016" PRIx64 " at epoch %" PRIu64, o->holder,
-			 o->holder_epoch);
-		cmd_finish(o, 0, msg);
-	} else if (o->sm.cmd < 0 && o->holder == o->cmd_holder && o->holder != 0 &&
-		   o->cmd_kind != LDR_CMD_FORCE && o->sm.why[0] != '\0') {
-		cmd_finish(o, -ECANCELED, o->sm.why);
-	} else if (ldr__now(o) >= o->cmd_deadline_ms) {
-		snprintf(msg, sizeof msg, "no new leader within %d s%s%s", CMD_TIMEOUT_MS / 1000,
-			 o->sm.why[0] != '\0' ? ": " : "", o->sm.why);
-		cmd_finish(o, -ETIMEDOUT, msg);
-	}
-}
-
-static bool refuse(struct ldr_orch *o, uint64_t conn_id, uint64_t id, const char *why)
-{
-	(void)ldr__reply(o, conn_id, id, -EPERM, why, NULL);
-	return true;
+	o->cmd_waiting = false;
+	if (a->status == 0)
+		snprintf(msg, sizeof msg, "%s leads at epoch %" PRIu64,
+			 ldr__name(o, o->holder, msg + 200, 56), o->holder_epoch);
+	else
+		snprintf(msg, sizeof msg, "%s", o->sm.why[0] != '\0' ? o->sm.why
+								 : bs_strerror(a->status));
+	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, a->status, msg, NULL);
 }
 
 static bool command(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlRequest *req,
@@ -193,30 +191,21 @@ static bool command(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlReq
 				 NULL);
 		return true;
 	}
-	if (o->cmd_waiting)
-		return refuse(o, conn_id, req->id, "another demote/promote is running");
-	if (kind == LDR_CMD_FORCE && o->holder != 0)
-		return refuse(o, conn_id, req->id, "a leader exists: force-leader refused");
-	if (kind != LDR_CMD_FORCE && o->holder == 0)
-		return refuse(o, conn_id, req->id, "there is no leader to replace");
-	if (kind != LDR_CMD_FORCE && o->cluster_blocked)
-		return refuse(o, conn_id, req->id, "failover is disabled for the cluster");
+	if (o->cmd_waiting) {
+		(void)ldr__reply(o, conn_id, req->id, -EBUSY, "another command is running", NULL);
+		return true;
+	}
 	ev.u.cmd.kind = kind;
 	if (kind == LDR_CMD_PROMOTE) {
 		ev.u.cmd.target = req->n_args > 0 ? member_by_name(o, req->args[0]) : 0;
-		if (ev.u.cmd.target == 0)
-			return refuse(o, conn_id, req->id, "no such member");
-		if (ev.u.cmd.target == o->holder)
-			return refuse(o, conn_id, req->id, "that node is already the leader");
+		if (ev.u.cmd.target == 0) {
+			(void)ldr__reply(o, conn_id, req->id, -ENOENT, "no such member", NULL);
+			return true;
+		}
 	}
 	o->cmd_waiting = true;
 	o->cmd_conn = conn_id;
 	o->cmd_id = req->id;
-	o->cmd_kind = (int)kind;
-	o->cmd_epoch = o->holder_epoch;
-	o->cmd_holder = o->holder;
-	o->cmd_deadline_ms = ldr__now(o) + CMD_TIMEOUT_MS;
-	o->sm.why[0] = '\0';
 	ldr__step(o, &ev);
 	return true;
 }

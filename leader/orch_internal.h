@@ -40,7 +40,7 @@ struct ldr_orch {
 	uint64_t last_holder, last_epoch, epoch_mod_revision;
 	uint64_t watch_ids[2];
 	/* the lease while we hold it */
-	uint64_t lease_id;
+	uint64_t lease_id, lease_epoch;
 	uint64_t acquire_epoch;
 	uint64_t renew_sent_ms;
 	char leader_value[LDR_VALUE_MAX];
@@ -64,8 +64,8 @@ struct ldr_orch {
 	int progress;
 	/* an operator's command waiting for its outcome */
 	bool cmd_waiting;
-	uint64_t cmd_conn, cmd_id, cmd_epoch, cmd_holder, cmd_deadline_ms;
-	int cmd_kind;
+	uint64_t cmd_conn, cmd_id;
+	bool sentinels_known, no_start, unsynced;
 };
 
 uint64_t ldr__now(struct ldr_orch *o);
@@ -84,7 +84,13 @@ int ldr__reply(struct ldr_orch *o, uint64_t conn_id, uint64_t id, int code, cons
 void ldr__answer_pending(struct ldr_orch *o);
 /* Our own place in a report round, from the sample just taken. */
 void ldr__self_round(struct ldr_orch *o);
-void ldr__cmd_check(struct ldr_orch *o);
+void ldr__cmd_done(struct ldr_orch *o, const struct ldr_action *a);
+const char *ldr__name(struct ldr_orch *o, uint64_t id, char *buf, size_t size);
+/* The sentinel files as they are now: a SENTINELS event when they changed. */
+void ldr__sentinels(struct ldr_orch *o);
+/* pg/leader in the local state: holder id, epoch, mod_revision; false when absent. */
+bool ldr__leader_key(struct ldr_orch *o, uint64_t *ret_id, uint64_t *ret_epoch,
+		     uint64_t *ret_mod_revision);
 /* Free o once closing, its timer closed and nothing in flight. */
 void ldr__maybe_free(struct ldr_orch *o);
 

@@ -79,6 +79,10 @@ static void on_state_answer(struct pgc_req *req, int status)
 	g->check_busy = false;
 	if (g->closing)
 		return;
+	if (g->check_gen != g->gen) { /* from before the last action's end: ask again */
+		pg_check(g);
+		return;
+	}
 	if (status != 0)
 		memset(&s, 0, sizeof s);
 	else
@@ -111,6 +115,7 @@ static void pg_check(void *data)
 		return;
 	}
 	g->check_req = (struct pgc_req){.data = g};
+	g->check_gen = g->gen;
 	if (pgc_query_state(g->pgc, &g->check_req, on_state_answer) == 0)
 		g->check_busy = true;
 	else

@@ -38,6 +38,7 @@ struct daemon_pg {
 	/* health */
 	struct pgc_req check_req;
 	bool check_busy, check_again;
+	unsigned gen, check_gen; /* gen: chains finished; a check from an older gen is stale */
 	struct ldr_es_probe *es;
 	struct ldr_es_req es_req;
 	bool es_busy;

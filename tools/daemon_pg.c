@@ -47,6 +47,7 @@ static void finish(struct daemon_pg *g, int status)
 
 	g->busy = false;
 	g->stage = 0;
+	g->gen++; /* a check in flight now answers for the time before */
 	ldr_orch_done(g->orch, action, status);
 }
 

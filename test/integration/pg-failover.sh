@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# pg-failover.sh SCENARIO: the leader module with real PostgreSQL 15 on three
+# netns hosts (create-cluster + join-cluster), a client writing numbered
+# rows through /leader from its own namespace, and one fault:
+#
+#   kill       kill -9 of the leader's whole node (backstay and PostgreSQL);
+#              writes resume on another node, every acknowledged row is
+#              there; the old leader, started again, rejoins as a follower
+#   partition  the leader's host cut off from the others: it stops serving
+#              (503, PostgreSQL stopped) before the new leader serves; after
+#              the heal it rejoins (pg_rewind) as a follower
+#   pgcrash    kill -9 of the leader's postmaster only: leadership moves
+#   switchover demote, then promote NODE, under a write load: no acknowledged
+#              row lost either time
+#   blocked    set-cluster-failover off: killing the leader's PostgreSQL
+#              moves nothing; on again: it moves
+#
+# Safety: netns_lib.sh (traffic only inside this run's namespaces, bounded
+# waits, cleanup on every exit, leftovers of killed runs removed first).
+# Needs root and PostgreSQL 15: else exit 77.
+set -euo pipefail
+
+: "${BACKSTAY:?}" "${PGWRITE:?}" "${CTL_STATUS:?}"
+SCENARIO=${1:?scenario}
+[ "$(id -u)" -eq 0 ] || { echo "pg-failover: skipped: needs root (namespaces)"; exit 77; }
+[ -x /usr/lib/postgresql/15/bin/postgres ] || { echo "pg-failover: skipped: no PostgreSQL 15"; exit 77; }
+id postgres >/dev/null 2>&1 || { echo "pg-failover: skipped: no postgres OS user"; exit 77; }
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+NH_PREFIX=bspf
+NH_NAME="pg-failover $SCENARIO"
+# shellcheck source=netns_lib.sh
+. "$HERE/netns_lib.sh"
+# shellcheck source=pg_cluster.sh
+. "$HERE/pg_cluster.sh"
+
+nh_setup 3
+pgc_up 3
+
+leader=$(pgc_wait_leader) || nh_fail "no leader"
+nh_log "backend-$leader leads"
+
+pg_pid() { # the postmaster of host i (its postmaster.pid)
+	head -1 "$(host_dir "$1")/lib/postgresql/15/data/postmaster.pid" 2>/dev/null
+}
+
+case $SCENARIO in
+kill)
+	pgc_write_start 8
+	sleep 2
+	t0=$(nh_now_ms)
+	node_kill9 "$leader"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after kill -9 of backend-$leader"
+	nh_log "backend-$new serves $(($(nh_now_ms) - t0)) ms after the kill"
+	pgc_write_wait
+	grep -E "outage_ms|summary" "$PGC_W/out" || true
+	pgc_verify
+	on "$leader" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$leader"
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	nh_log "backend-$leader rejoined as a follower"
+	;;
+partition)
+	pgc_write_start 10
+	sleep 2
+	old_pid=$(pg_pid "$leader")
+	partition "$leader"
+	t0=$(nh_now_ms)
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after the partition"
+	t_new=$(nh_now_ms)
+	# The old primary must have stopped before the new one served.
+	[ -z "$old_pid" ] || ! kill -0 "$old_pid" 2>/dev/null ||
+		nh_fail "backend-$leader's PostgreSQL ($old_pid) still runs after backend-$new serves"
+	grep -q "no longer serving writes" "$(host_dir "$leader")/log/backstay.log" ||
+		nh_fail "backend-$leader never stopped serving"
+	nh_log "backend-$new serves $((t_new - t0)) ms after the cut; backend-$leader fenced itself first"
+	pgc_write_wait
+	heal
+	pgc_verify
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	nh_log "backend-$leader rejoined as a follower after the heal"
+	;;
+pgcrash)
+	pgc_write_start 8
+	sleep 2
+	kill -9 "$(pg_pid "$leader")"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after the postmaster's crash"
+	nh_log "backend-$new serves after backend-$leader's PostgreSQL crashed"
+	pgc_write_wait
+	pgc_verify
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	;;
+switchover)
+	pgc_write_start 12 200
+	sleep 2
+	out=$(on 2 "$BACKSTAY" demote 2>&1) || nh_fail "demote: $out"
+	nh_log "demote: $out"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after demote"
+	target=$((new % 3 + 1))
+	sleep 2
+	out=$(on 3 "$BACKSTAY" promote "backend-$target" 2>&1) || nh_fail "promote backend-$target: $out"
+	nh_log "promote: $out"
+	[ "$(pgc_wait_leader "$new" 30)" = "$target" ] || nh_fail "backend-$target does not serve"
+	pgc_write_wait
+	grep -E "outage_ms|summary" "$PGC_W/out" || true
+	pgc_verify
+	;;
+blocked)
+	on 1 "$BACKSTAY" set-cluster-failover off >/dev/null || nh_fail "set-cluster-failover off"
+	out=$(on 2 "$BACKSTAY" demote 2>&1) && nh_fail "demote with failover off succeeded: $out"
+	nh_log "demote refused: $out"
+	kill -9 "$(pg_pid "$leader")"
+	sleep 8 # bounded: long enough for several health checks and elections
+	[ -z "$(pgc_leader)" ] || [ "$(pgc_leader)" = "$leader" ] || nh_fail "leadership moved with failover off"
+	nh_log "no failover while blocked"
+	on 1 "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
+	pgc_wait_leader 0 60 >/dev/null || nh_fail "no leader after failover on"
+	;;
+*)
+	nh_fail "unknown scenario $SCENARIO"
+	;;
+esac
+nh_log "PASS"
