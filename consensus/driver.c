@@ -107,6 +107,31 @@ static int entry_copy(struct cns__entry *dst, const struct raft_entry *src)
 	return 0;
 }
 
+/*
+ * libraft 0.22.1 records a configuration entry that a follower appends as
+ * uncommitted at the index of the first new entry of the AppendEntries
+ * (replicationAppend passes `index`, not `index + i`, to
+ * membershipUncommittedChange), so a change that is not first in its batch
+ * sits at a wrong configuration_uncommitted_index: RAFT_CONFIGURATION for
+ * its real index no longer matches and never clears it. Once elected, such
+ * a follower refuses every membership change and catch-up for good (the
+ * node test standby_promoted_by_next_leader: a new leader that got
+ * "2^2..3^2" in one message never promoted its standby), and a later
+ * truncation between the two indexes would keep a configuration whose entry
+ * was deleted. raft applies each change of the batch in order, so the
+ * uncommitted configuration is the last change's: put its index there. A
+ * leader's own submissions (always alone) are already right.
+ */
+static void fix_uncommitted_index(struct cns__drv *d, const struct raft_update *u)
+{
+	unsigned i = u->entries.n;
+
+	while (i > 0 && u->entries.batch[i - 1].type != RAFT_CHANGE)
+		i--;
+	if (i > 0)
+		d->raft.configuration_uncommitted_index = u->entries.index + i - 1;
+}
+
 /* Copy new entries into the cache and into p (RAFT_UPDATE_ENTRIES). */
 static int take_entries(struct cns__drv *d, struct raft_update *u, struct cns__persist *p)
 {
@@ -120,6 +145,7 @@ static int take_entries(struct cns__drv *d, struct raft_update *u, struct cns__p
 		if (d->reported >= index)
 			d->reported = index - 1;
 	}
+	fix_uncommitted_index(d, u);
 	p->first_index = index;
 	p->entries = calloc(n, sizeof *p->entries);
 	if (p->entries == NULL)
