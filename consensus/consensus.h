@@ -204,7 +204,14 @@ int cns_add_member(struct cns_node *n, struct cns_req *req, const struct cns_mem
 int cns_promote_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
 /* Remove member id (may be this node: it steps down once committed). */
 int cns_remove_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
-/* Hand leadership to id (0 = the most up-to-date voter). */
+/* Hand leadership to voter id (0 = the most up-to-date voter). Leader
+ * only. 0 means the transfer is under way, not done: it is pursued (the
+ * target first gets the whole log, a lost hand-over is tried again) for
+ * three election timeouts, during which this leader accepts no new
+ * entries (BS_E_NOT_LEADER); watch the status for the new leader. Asking
+ * again (same id, or 0) while one is pending changes nothing; a new id
+ * replaces the target and restarts the clock. -ENOENT when id is not
+ * another voter (or there is none). */
 int cns_transfer_leadership(struct cns_node *n, uint64_t id);
 
 /* ---- ctl ------------------------------------------------------------------ */

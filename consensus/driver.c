@@ -337,16 +337,30 @@ static int step(struct cns__drv *d, struct raft_event *ev)
 		rv = err;
 	}
 	d->depth--;
-	if (d->depth == 0 && !d->in_followups && !d->failed) {
-		int frv;
+	if (d->depth == 0) {
+		int frv = cns__drv_step_followups(d);
 
-		d->in_followups = true;
-		frv = followups(d);
-		d->in_followups = false;
 		if (frv != 0 && rv == 0)
 			rv = frv;
 	}
-	if (d->depth == 0 && !d->failed)
+	return rv;
+}
+
+int cns__drv_step(struct cns__drv *d, struct raft_event *ev)
+{
+	return step(d, ev);
+}
+
+int cns__drv_step_followups(struct cns__drv *d)
+{
+	int rv = 0;
+
+	if (!d->in_followups && !d->failed) {
+		d->in_followups = true;
+		rv = followups(d);
+		d->in_followups = false;
+	}
+	if (!d->failed)
 		d->io.timer(d->io.data, raft_timeout(&d->raft));
 	return rv;
 }
@@ -474,6 +488,8 @@ static int followups(struct cns__drv *d)
 			rv = submit_own_barrier(d);
 		} else if (snapshot_due(d)) {
 			rv = take_own_snapshot(d);
+		} else if (cns__drv_transfer_due(d)) {
+			rv = cns__drv_transfer_start(d);
 		} else {
 			break;
 		}
@@ -919,7 +935,7 @@ int cns__drv_submit(struct cns__drv *d, unsigned short type, const void *buf, si
 		    uint64_t now, uint64_t *ret_index, uint64_t *ret_term)
 {
 	d->now = now;
-	if (!is_leader(d))
+	if (!is_leader(d) || cns__drv_transferring(d))
 		return BS_E_NOT_LEADER;
 	if (!d->disk_ok)
 		return -ENOSPC;
@@ -940,7 +956,7 @@ int cns__drv_change(struct cns__drv *d, const struct raft_configuration *conf, u
 	int rv;
 
 	d->now = now;
-	if (!is_leader(d))
+	if (!is_leader(d) || cns__drv_transferring(d))
 		return BS_E_NOT_LEADER;
 	/* Changes go alone, one at a time (step API §7.5, §9). */
 	if (d->raft.configuration_uncommitted_index != 0 || catching_up(d))
@@ -1013,21 +1029,6 @@ int cns__drv_catch_up_status(struct cns__drv *d, uint64_t id)
 		return -ENOENT;
 	rv = raft_catch_up(&d->raft, id, &status);
 	return rv != 0 ? raft_rv_to_errno(rv) : status;
-}
-
-int cns__drv_transfer(struct cns__drv *d, uint64_t id, uint64_t now)
-{
-	struct raft_event ev;
-
-	d->now = now;
-	if (!is_leader(d))
-		return BS_E_NOT_LEADER;
-	if (id != 0 && (!in_configuration(d, id) || id == d->cfg.id))
-		return -ENOENT;
-	memset(&ev, 0, sizeof ev);
-	ev.type = RAFT_TRANSFER;
-	ev.transfer.server_id = id;
-	return step(d, &ev);
 }
 
 void cns__drv_set_disk_ok(struct cns__drv *d, bool ok)

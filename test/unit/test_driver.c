@@ -22,6 +22,9 @@ struct env {
 	unsigned napplied;
 	uint64_t timer_at;
 	unsigned state_calls;
+	unsigned timeout_now; /* TimeoutNow messages sent, ever */
+	struct raft_timeout_now last_timeout_now;
+	uint64_t last_timeout_now_to;
 };
 
 static void env_send(void *data, const struct raft_message *m)
@@ -30,6 +33,11 @@ static void env_send(void *data, const struct raft_message *m)
 
 	assert_true(e->nsent < 64);
 	assert_int_equal(cns__msg_clone(m, &e->sent[e->nsent++]), 0);
+	if (m->type == RAFT_TIMEOUT_NOW) {
+		e->timeout_now++;
+		e->last_timeout_now = m->timeout_now;
+		e->last_timeout_now_to = m->server_id;
+	}
 }
 
 static void env_persist(void *data, struct cns__persist *p)
@@ -423,6 +431,93 @@ static void change_behind_another_entry_commits(void **state)
 	env_free(&e);
 }
 
+static struct raft_message append_result(uint64_t from, uint64_t term, uint64_t last)
+{
+	struct raft_message m;
+
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_APPEND_ENTRIES_RESULT;
+	m.server_id = from;
+	m.server_address = from == 2 ? "n2" : "n3";
+	m.append_entries_result.term = term;
+	m.append_entries_result.last_log_index = last;
+	return m;
+}
+
+/* Both followers answer heartbeats at `last`; time moves to `until`. */
+static uint64_t heartbeats_until(struct env *e, struct cns__drv *d, uint64_t now, uint64_t until,
+				 uint64_t last)
+{
+	struct raft_message m;
+
+	while (now < until) {
+		env_clear_sent(e);
+		now = e->timer_at > now ? e->timer_at : now + 1;
+		assert_int_equal(cns__drv_tick(d, now), 0);
+		m = append_result(2, cns__drv_term(d), last);
+		assert_int_equal(cns__drv_receive(d, &m, now), 0);
+		m = append_result(3, cns__drv_term(d), last);
+		assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	}
+	return now;
+}
+
+/* libraft 0.22.1 sends TimeoutNow once a result's own index matches, before
+ * the target holds the leader's last entry, and the target ignores it: the
+ * driver hands raft the transfer only once the target has the whole log,
+ * hands it again when raft gives an attempt up, and stops at its deadline
+ * (3 election timeouts). No entries are accepted meanwhile. */
+static void transfer_waits_for_whole_log_and_retries(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 3);
+	struct raft_message m;
+	uint64_t now, start, index, term, last;
+	unsigned sent;
+
+	(void)state;
+	now = win_election(&e, d, 10);
+	while (e.nwrites > 0)
+		assert_int_equal(env_complete(&e, d, now), 0);
+	last = cns__drv_last_index(d);
+	assert_true(last >= 2); /* its own barrier */
+	m = append_result(2, cns__drv_term(d), last);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	env_clear_sent(&e);
+
+	start = now;
+	assert_int_equal(cns__drv_transfer(d, 3, now), 0);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, now, &index, &term),
+			 BS_E_NOT_LEADER);
+	/* A heartbeat's result: node 3 matches 1 only. */
+	m = append_result(3, cns__drv_term(d), 1);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(e.timeout_now, 0);
+	/* Now it holds everything: TimeoutNow at once, naming the last entry. */
+	m = append_result(3, cns__drv_term(d), last);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(e.timeout_now, 1);
+	assert_int_equal(e.last_timeout_now_to, 3);
+	assert_int_equal(e.last_timeout_now.last_log_index, last);
+	assert_int_equal(e.last_timeout_now.term, cns__drv_term(d));
+	/* Lost: raft gives the attempt up after an election timeout, the
+	 * driver tries again. */
+	now = heartbeats_until(&e, d, now, start + 1000 + 200, last);
+	assert_int_equal(e.timeout_now, 2);
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	/* Past the deadline (and raft's last attempt) the leader carries on
+	 * as before. */
+	now = heartbeats_until(&e, d, now, start + 3000 + 1100, last);
+	sent = e.timeout_now;
+	assert_int_equal(sent, 3);
+	now = heartbeats_until(&e, d, now, now + 2000, last);
+	assert_int_equal(e.timeout_now, sent);
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, now, &index, &term), 0);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
 int bs_test_driver(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +528,7 @@ int bs_test_driver(void)
 		cmocka_unit_test(out_of_order_completion_fails),
 		cmocka_unit_test(full_disk_refuses_entries),
 		cmocka_unit_test(change_behind_another_entry_commits),
+		cmocka_unit_test(transfer_waits_for_whole_log_and_retries),
 	};
 
 	return cmocka_run_group_tests_name("driver", tests, NULL, NULL);
