@@ -47,8 +47,10 @@ struct cns_config {
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	size_t max_frame;
-	/* A request from a ctl tool (role CTL or JOIN) arrived on this node's
-	 * port; answer it with cns_ctl_reply(), now or later. May be NULL. */
+	/* A request arrived: from a ctl tool (role CTL or JOIN) on this
+	 * node's port, or from another member (role PEER, node_id its id,
+	 * see cns_peer_call). Answer it with cns_ctl_reply(), now or later;
+	 * conn_id is opaque. May be NULL (peers then get -EOPNOTSUPP). */
 	void (*on_ctl)(void *data, uint64_t conn_id, Backstay__Role role, uint64_t node_id,
 		       const Backstay__CtlRequest *req);
 	/* Role, term or leader changed, or the node failed. May be NULL. */
@@ -204,14 +206,66 @@ int cns_add_member(struct cns_node *n, struct cns_req *req, const struct cns_mem
 int cns_promote_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
 /* Remove member id (may be this node: it steps down once committed). */
 int cns_remove_member(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
-/* Hand leadership to id (0 = the most up-to-date voter). */
+/* Hand leadership to voter id (0 = the most up-to-date voter). Leader
+ * only. 0 means the transfer is under way, not done: it is pursued (the
+ * target first gets the whole log, a lost hand-over is tried again) for
+ * three election timeouts, during which this leader accepts no new
+ * entries (BS_E_NOT_LEADER); watch the status for the new leader. Asking
+ * again (same id, or 0) while one is pending changes nothing; a new id
+ * replaces the target and restarts the clock. -ENOENT when id is not
+ * another voter (or there is none). */
 int cns_transfer_leadership(struct cns_node *n, uint64_t id);
 
 /* ---- ctl ------------------------------------------------------------------ */
 
-/* Answer a request received through config.on_ctl. 0 or -ENOTCONN (the
- * tool went away). */
+/* Answer a request received through config.on_ctl, on the connection it
+ * came on; resp is borrowed for the call. A peer's request (role PEER) is
+ * answered once, and the answer carries the request's id whatever
+ * resp->id says. 0 or -ENOTCONN (the tool or peer went away, or the
+ * peer's request was answered already), or the transport's refusal
+ * (-ENOBUFS, BS_E_FRAME_TOO_BIG, -ENOMEM). */
 int cns_ctl_reply(struct cns_node *n, uint64_t conn_id, const Backstay__CtlResponse *resp);
+
+/* ---- peer calls ----------------------------------------------------------- */
+
+struct cns_peer_req;
+/* status 0: resp is the peer's answer, its id the caller's request id,
+ * borrowed for the call; otherwise resp is NULL. */
+typedef void (*cns_peer_cb)(struct cns_peer_req *req, int status,
+			    const Backstay__CtlResponse *resp);
+
+struct cns_peer_req {
+	void *data; /* the caller's */
+	/* Private. */
+	struct cns_node *node;
+	cns_peer_cb cb;
+	uint64_t peer_id, id, wire_id, conn_id, deadline_ms;
+	int status;
+	struct cns_peer_req *next;
+};
+
+/*
+ * Send req_msg (a CtlRequest, borrowed for the call: it is sent before the
+ * call returns) to member peer_id over the authenticated peer connection
+ * and wait for its one answer. On the peer it arrives through
+ * config.on_ctl with role BACKSTAY__ROLE__PEER and node_id = this node's
+ * id, and is answered there with cns_ctl_reply. Ids: the node sends one of
+ * its own and puts req_msg->id back into the answer.
+ *
+ * If the call fails, cb never runs: -ENOENT (peer_id is not a member, or is
+ * this node), -EINVAL, -ESHUTDOWN (closing), -ENOMEM, -ENOBUFS (the
+ * connection's write queue is full), BS_E_FRAME_TOO_BIG. Otherwise cb runs
+ * exactly once, on the loop thread, never from inside this call: 0 and the
+ * answer; -ETIMEDOUT when none came within timeout_ms (0 = 10 s, on the
+ * node's clock, checked every 50 ms); -ENOTCONN when there is no
+ * connection to the peer, or the one the request left on ended before the
+ * answer (the caller may call again); -EPROTONOSUPPORT when the peer runs a
+ * build without peer calls (protocol version 1, during a rolling upgrade);
+ * -ECANCELED when this node closes first. An answer that comes after the
+ * call ended is logged and dropped.
+ */
+int cns_peer_call(struct cns_node *n, struct cns_peer_req *req, uint64_t peer_id,
+		  const Backstay__CtlRequest *req_msg, unsigned timeout_ms, cns_peer_cb cb);
 
 /* ---- clients ------------------------------------------------------------- */
 

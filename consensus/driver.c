@@ -107,6 +107,31 @@ static int entry_copy(struct cns__entry *dst, const struct raft_entry *src)
 	return 0;
 }
 
+/*
+ * libraft 0.22.1 records a configuration entry that a follower appends as
+ * uncommitted at the index of the first new entry of the AppendEntries
+ * (replicationAppend passes `index`, not `index + i`, to
+ * membershipUncommittedChange), so a change that is not first in its batch
+ * sits at a wrong configuration_uncommitted_index: RAFT_CONFIGURATION for
+ * its real index no longer matches and never clears it. Once elected, such
+ * a follower refuses every membership change and catch-up for good (the
+ * node test standby_promoted_by_next_leader: a new leader that got
+ * "2^2..3^2" in one message never promoted its standby), and a later
+ * truncation between the two indexes would keep a configuration whose entry
+ * was deleted. raft applies each change of the batch in order, so the
+ * uncommitted configuration is the last change's: put its index there. A
+ * leader's own submissions (always alone) are already right.
+ */
+static void fix_uncommitted_index(struct cns__drv *d, const struct raft_update *u)
+{
+	unsigned i = u->entries.n;
+
+	while (i > 0 && u->entries.batch[i - 1].type != RAFT_CHANGE)
+		i--;
+	if (i > 0)
+		d->raft.configuration_uncommitted_index = u->entries.index + i - 1;
+}
+
 /* Copy new entries into the cache and into p (RAFT_UPDATE_ENTRIES). */
 static int take_entries(struct cns__drv *d, struct raft_update *u, struct cns__persist *p)
 {
@@ -120,6 +145,7 @@ static int take_entries(struct cns__drv *d, struct raft_update *u, struct cns__p
 		if (d->reported >= index)
 			d->reported = index - 1;
 	}
+	fix_uncommitted_index(d, u);
 	p->first_index = index;
 	p->entries = calloc(n, sizeof *p->entries);
 	if (p->entries == NULL)
@@ -311,16 +337,30 @@ static int step(struct cns__drv *d, struct raft_event *ev)
 		rv = err;
 	}
 	d->depth--;
-	if (d->depth == 0 && !d->in_followups && !d->failed) {
-		int frv;
+	if (d->depth == 0) {
+		int frv = cns__drv_step_followups(d);
 
-		d->in_followups = true;
-		frv = followups(d);
-		d->in_followups = false;
 		if (frv != 0 && rv == 0)
 			rv = frv;
 	}
-	if (d->depth == 0 && !d->failed)
+	return rv;
+}
+
+int cns__drv_step(struct cns__drv *d, struct raft_event *ev)
+{
+	return step(d, ev);
+}
+
+int cns__drv_step_followups(struct cns__drv *d)
+{
+	int rv = 0;
+
+	if (!d->in_followups && !d->failed) {
+		d->in_followups = true;
+		rv = followups(d);
+		d->in_followups = false;
+	}
+	if (!d->failed)
 		d->io.timer(d->io.data, raft_timeout(&d->raft));
 	return rv;
 }
@@ -448,6 +488,8 @@ static int followups(struct cns__drv *d)
 			rv = submit_own_barrier(d);
 		} else if (snapshot_due(d)) {
 			rv = take_own_snapshot(d);
+		} else if (cns__drv_transfer_due(d)) {
+			rv = cns__drv_transfer_start(d);
 		} else {
 			break;
 		}
@@ -893,7 +935,7 @@ int cns__drv_submit(struct cns__drv *d, unsigned short type, const void *buf, si
 		    uint64_t now, uint64_t *ret_index, uint64_t *ret_term)
 {
 	d->now = now;
-	if (!is_leader(d))
+	if (!is_leader(d) || cns__drv_transferring(d))
 		return BS_E_NOT_LEADER;
 	if (!d->disk_ok)
 		return -ENOSPC;
@@ -914,7 +956,7 @@ int cns__drv_change(struct cns__drv *d, const struct raft_configuration *conf, u
 	int rv;
 
 	d->now = now;
-	if (!is_leader(d))
+	if (!is_leader(d) || cns__drv_transferring(d))
 		return BS_E_NOT_LEADER;
 	/* Changes go alone, one at a time (step API §7.5, §9). */
 	if (d->raft.configuration_uncommitted_index != 0 || catching_up(d))
@@ -987,21 +1029,6 @@ int cns__drv_catch_up_status(struct cns__drv *d, uint64_t id)
 		return -ENOENT;
 	rv = raft_catch_up(&d->raft, id, &status);
 	return rv != 0 ? raft_rv_to_errno(rv) : status;
-}
-
-int cns__drv_transfer(struct cns__drv *d, uint64_t id, uint64_t now)
-{
-	struct raft_event ev;
-
-	d->now = now;
-	if (!is_leader(d))
-		return BS_E_NOT_LEADER;
-	if (id != 0 && (!in_configuration(d, id) || id == d->cfg.id))
-		return -ENOENT;
-	memset(&ev, 0, sizeof ev);
-	ev.type = RAFT_TRANSFER;
-	ev.transfer.server_id = id;
-	return step(d, &ev);
 }
 
 void cns__drv_set_disk_ok(struct cns__drv *d, bool ok)

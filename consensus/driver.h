@@ -107,7 +107,10 @@ int cns__drv_change(struct cns__drv *d, const struct raft_configuration *conf, u
 int cns__drv_catch_up(struct cns__drv *d, uint64_t id, uint64_t now);
 /* RAFT_CATCH_UP_NONE/RUNNING/FINISHED/ABORTED for id, or negative errno. */
 int cns__drv_catch_up_status(struct cns__drv *d, uint64_t id);
-/* Leader only: hand leadership to id (0 = the most up-to-date voter). */
+/* Leader only: hand leadership to voter id (0 = the most up-to-date
+ * voter), pursued for three election timeouts (driver_transfer.c); no
+ * entries are accepted meanwhile. 0 once pending, -ENOENT (not another
+ * voter), BS_E_NOT_LEADER. */
 int cns__drv_transfer(struct cns__drv *d, uint64_t id, uint64_t now);
 /* The environment's disk writes fail (false) or work again (true). */
 void cns__drv_set_disk_ok(struct cns__drv *d, bool ok);

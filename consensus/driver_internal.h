@@ -53,7 +53,24 @@ struct cns__drv {
 	unsigned conf_pending_n, conf_pending_cap;
 	bool want_barrier; /* just became leader: submit our own barrier */
 	uint64_t ready_index, ready_term;
+
+	uint64_t transfer_id;	     /* leadership transfer pending to this voter, 0: none */
+	uint64_t transfer_until;     /* given up at this time */
+	uint64_t transfer_abandoned; /* the last target that did not take over */
 };
+
+/* driver.c: one raft_step() and its update, follow-ups included at depth
+ * 0; the follow-ups alone (after an API call that changed what is due) and
+ * the timer re-armed. */
+int cns__drv_step(struct cns__drv *d, struct raft_event *ev);
+int cns__drv_step_followups(struct cns__drv *d);
+
+/* driver_transfer.c: a transfer pending / ready to hand to raft (this also
+ * forgets one that is over) / handed to raft (errors other than fatal ones
+ * end the transfer). */
+bool cns__drv_transferring(const struct cns__drv *d);
+bool cns__drv_transfer_due(struct cns__drv *d);
+int cns__drv_transfer_start(struct cns__drv *d);
 
 /* driver_msg.c: fill an outgoing message from the cache/snapshot and send
  * it, or hold a copy while a term/vote write is in flight. */

@@ -216,7 +216,15 @@ static void tick_cb(uv_timer_t *t)
 	node__leases_tick(n, now);
 	node__requests_tick(n, now);
 	node__change_tick(n, now);
+	node__peer_tick(n, now);
 	after_event(n);
+	node__peer_dispatch(n);
+}
+
+void node__soon(struct cns_node *n)
+{
+	if (!n->closing && n->timers_open)
+		uv_timer_start(&n->tick, tick_cb, 0, NODE_TICK_MS);
 }
 
 /* ---- the writer's and transport's callbacks ------------------------------- */
@@ -302,8 +310,31 @@ static void on_ctl(void *data, uint64_t conn_id, Backstay__Role role, uint64_t n
 {
 	struct cns_node *n = data;
 
-	if (n->cfg.on_ctl != NULL && !n->closing)
+	if (n->closing)
+		return;
+	if (role == BACKSTAY__ROLE__PEER)
+		node__peer_request(n, conn_id, node_id, req);
+	else if (n->cfg.on_ctl != NULL)
 		n->cfg.on_ctl(n->cfg.data, conn_id, role, node_id, req);
+}
+
+/* Only PEER connections carry answers to this node: a node dials no
+ * ctl connections. */
+static void on_ctl_response(void *data, uint64_t conn_id, const Backstay__CtlResponse *resp)
+{
+	struct cns_node *n = data;
+
+	if (!n->closing)
+		node__peer_response(n, conn_id, resp);
+}
+
+static void on_closed(void *data, uint64_t conn_id, enum cns__tr_reason reason)
+{
+	struct cns_node *n = data;
+
+	(void)reason;
+	if (!n->closing)
+		node__peer_conn_closed(n, conn_id);
 }
 
 static void on_peer(void *data, uint64_t id, bool up)
@@ -315,6 +346,8 @@ static void on_peer(void *data, uint64_t id, bool up)
 
 int cns_ctl_reply(struct cns_node *n, uint64_t conn_id, const Backstay__CtlResponse *resp)
 {
+	if (node__is_peer_token(conn_id))
+		return node__peer_reply(n, conn_id, resp);
 	return cns__tr_reply(&n->tr, conn_id, resp);
 }
 
@@ -349,7 +382,13 @@ static int start_transport(struct cns_node *n, char *errmsg, size_t size)
 		.secrets = &n->secrets,
 		.max_frame = n->cfg.max_frame,
 	};
-	struct cns__tr_cb cb = {.on_raft = on_raft, .on_ctl = on_ctl, .on_peer = on_peer};
+	struct cns__tr_cb cb = {
+		.on_raft = on_raft,
+		.on_ctl = on_ctl,
+		.on_ctl_response = on_ctl_response,
+		.on_peer = on_peer,
+		.on_closed = on_closed,
+	};
 	int rv = cns__tr_init(&n->tr, n->loop, n->cfg.clock, &tc, &cb, n);
 
 	if (rv == 0) {
@@ -403,6 +442,7 @@ static void node_free(struct cns_node *n)
 {
 	cns__drv_stop(n->drv);
 	node__watches_free(n);
+	node__peer_free(n);
 	node__snapshot_rx_reset(n);
 	raft_configuration_close(&n->peers);
 	cns__fsm_free(n->fsm);
@@ -420,6 +460,7 @@ static void close_step(struct cns_node *n)
 	if (--n->open > 0)
 		return;
 	node__dispatch(n); /* the -ECANCELED completions */
+	node__peer_dispatch(n);
 	if (n->close_cb != NULL)
 		n->close_cb(n->close_data);
 	node_free(n);
@@ -503,6 +544,7 @@ void cns_node_close(struct cns_node *n, void (*cb)(void *data), void *data)
 	n->close_cb = cb;
 	n->close_data = data;
 	node__requests_fail_all(n, -ECANCELED);
+	node__peer_fail_all(n, -ECANCELED);
 	if (n->timers_open) {
 		uv_close((uv_handle_t *)&n->raft_timer, timer_closed);
 		uv_close((uv_handle_t *)&n->tick, timer_closed);

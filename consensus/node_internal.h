@@ -14,6 +14,7 @@
 enum { NODE_REQ_PROPOSE = 1, NODE_REQ_READ, NODE_REQ_KEEPALIVE, NODE_REQ_MEMBER };
 
 struct node_watch;
+struct node_inbound;
 
 /* A membership change in progress (one at a time). */
 struct node_change {
@@ -66,6 +67,14 @@ struct cns_node {
 	struct raft_configuration peers; /* what the transport was last told */
 	enum cns_role last_role;
 	uint64_t last_term, last_leader;
+
+	/* Peer calls (node_peer.c). */
+	struct cns_peer_req *peer_calls;		      /* sent, waiting for an answer */
+	struct cns_peer_req *peer_done_head, *peer_done_tail; /* failed, callbacks to run */
+	uint64_t peer_seq;				      /* the last wire id used */
+	struct node_inbound *peer_inbound;		      /* peers' requests to answer */
+	unsigned n_inbound;
+	uint64_t inbound_seq;
 };
 
 /* node_req.c. Completions are queued (node__complete) and their callbacks
@@ -91,8 +100,24 @@ bool node__snapshot_chunk(struct cns_node *n, uint64_t from, const Backstay__Raf
 			  Backstay__RaftMessage *msg_store, Backstay__InstallSnapshot *is_store);
 void node__snapshot_rx_reset(struct cns_node *n);
 
+/* node_peer.c: the transport's PEER ctl frames and connection ends, the
+ * tick's deadlines, the queued failures' callbacks, close. */
+void node__peer_request(struct cns_node *n, uint64_t conn_id, uint64_t from,
+			const Backstay__CtlRequest *req);
+void node__peer_response(struct cns_node *n, uint64_t conn_id, const Backstay__CtlResponse *resp);
+void node__peer_conn_closed(struct cns_node *n, uint64_t conn_id);
+void node__peer_tick(struct cns_node *n, uint64_t now);
+void node__peer_dispatch(struct cns_node *n);
+void node__peer_fail_all(struct cns_node *n, int status);
+void node__peer_free(struct cns_node *n);
+/* A conn_id given to on_ctl for a peer's request; answering it. */
+bool node__is_peer_token(uint64_t conn_id);
+int node__peer_reply(struct cns_node *n, uint64_t token, const Backstay__CtlResponse *resp);
+
 /* node.c */
 uint64_t node__now(struct cns_node *n);
+/* Run the tick (and so the queued callbacks) on the next loop iteration. */
+void node__soon(struct cns_node *n);
 void node__update_peers(struct cns_node *n, const struct raft_configuration *conf);
 bool node__is_ready(struct cns_node *n);
 

@@ -78,16 +78,32 @@ unsigned cns__tr_conn_count(const struct cns__tr *t)
 	return n;
 }
 
-/* An open, authenticated CTL/JOIN connection by id, on the given side. */
-static struct cns__tr_conn *ctl_conn(const struct cns__tr *t, uint64_t conn_id, bool outbound)
+static struct cns__tr_conn *conn_by_id(const struct cns__tr *t, uint64_t conn_id)
 {
 	struct cns__tr_conn *c;
 
 	for (c = t->conns; c != NULL; c = c->next)
 		if (c->id == conn_id)
-			break;
-	if (c == NULL || c->state != CNS__TR_CONN_READY || c->role == BACKSTAY__ROLE__PEER ||
-	    c->outbound != outbound)
+			return c->state == CNS__TR_CONN_READY ? c : NULL;
+	return NULL;
+}
+
+/* An open, authenticated CTL/JOIN connection by id, on the given side. */
+static struct cns__tr_conn *ctl_conn(const struct cns__tr *t, uint64_t conn_id, bool outbound)
+{
+	struct cns__tr_conn *c = conn_by_id(t, conn_id);
+
+	if (c == NULL || c->role == BACKSTAY__ROLE__PEER || c->outbound != outbound)
+		return NULL;
+	return c;
+}
+
+/* An open PEER connection that carries ctl frames, by id. */
+static struct cns__tr_conn *peer_ctl_conn(const struct cns__tr *t, uint64_t conn_id)
+{
+	struct cns__tr_conn *c = conn_by_id(t, conn_id);
+
+	if (c == NULL || c->role != BACKSTAY__ROLE__PEER || c->version < CNS__TR_VERSION_PEER_CTL)
 		return NULL;
 	return c;
 }
@@ -103,7 +119,7 @@ static void config_defaults(struct cns__tr_config *c)
 	if (c->write_queue_max == 0)
 		c->write_queue_max = 2 * c->max_frame + (1u << 20);
 	if (c->min_version == 0)
-		c->min_version = CNS__TR_PROTOCOL_VERSION;
+		c->min_version = CNS__TR_PROTOCOL_MIN_VERSION;
 	if (c->max_version == 0)
 		c->max_version = CNS__TR_PROTOCOL_VERSION;
 	if (c->handshake_timeout_ms == 0)
@@ -511,7 +527,7 @@ void cns__tr_conn_left(struct cns__tr_conn *c, enum cns__tr_conn_state was)
 	if (c->role == BACKSTAY__ROLE__PEER && ready_peer_conn(t, id) == NULL &&
 	    t->cb.on_peer != NULL)
 		t->cb.on_peer(t->data, id, false);
-	if (c->role != BACKSTAY__ROLE__PEER && c->reason != CNS__TR_REASON_HANGUP &&
+	if ((c->role == BACKSTAY__ROLE__PEER || c->reason != CNS__TR_REASON_HANGUP) &&
 	    t->cb.on_closed != NULL)
 		t->cb.on_closed(t->data, c->id, c->reason);
 }
@@ -599,10 +615,33 @@ int cns__tr_reply(struct cns__tr *t, uint64_t conn_id, const Backstay__CtlRespon
 	struct cns__tr_conn *c = ctl_conn(t, conn_id, false);
 
 	if (c == NULL)
+		c = peer_ctl_conn(t, conn_id);
+	if (c == NULL)
 		return -ENOTCONN;
 	env.body_case = BACKSTAY__ENVELOPE__BODY_CTL_RESPONSE;
 	env.ctl_response = (Backstay__CtlResponse *)resp;
 	return cns__tr_conn_send(c, &env);
+}
+
+int cns__tr_peer_request(struct cns__tr *t, uint64_t to_id, const Backstay__CtlRequest *req,
+			 uint64_t *ret_conn_id)
+{
+	Backstay__Envelope env = BACKSTAY__ENVELOPE__INIT;
+	struct cns__tr_conn *c = ready_peer_conn(t, to_id);
+	int rc;
+
+	if (c == NULL) {
+		t->stats.send_not_connected++;
+		return -ENOTCONN;
+	}
+	if (c->version < CNS__TR_VERSION_PEER_CTL)
+		return -EPROTONOSUPPORT;
+	env.body_case = BACKSTAY__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = (Backstay__CtlRequest *)req; /* pack only reads it */
+	rc = cns__tr_conn_send(c, &env);
+	if (rc == 0)
+		*ret_conn_id = c->id;
+	return rc;
 }
 
 void cns__tr_hangup(struct cns__tr *t, uint64_t conn_id)

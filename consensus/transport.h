@@ -71,7 +71,15 @@
 #include "backstay.pb-c.h"
 #include "base.h"
 
-#define CNS__TR_PROTOCOL_VERSION 1 /* the highest version this build speaks */
+/* Protocol versions (negotiated per connection, see the handshake):
+ *   1  Raft on PEER connections; ctl requests and responses on CTL/JOIN.
+ *   2  also ctl requests and responses on PEER connections, both ways
+ *      (cns__tr_peer_request, peer calls between nodes).
+ * A frame a version does not know is never sent on a connection that
+ * negotiated it (a version-1 node closes the connection on one). */
+#define CNS__TR_PROTOCOL_VERSION 2     /* the highest version this build speaks */
+#define CNS__TR_PROTOCOL_MIN_VERSION 1 /* the lowest (rolling upgrades from 1) */
+#define CNS__TR_VERSION_PEER_CTL 2     /* first version with ctl frames between peers */
 #define CNS__TR_NONCE_LEN 32
 #define CNS__TR_MAC_LEN 32
 #define CNS__TR_KEY_LEN 32
@@ -236,19 +244,23 @@ struct cns__tr_cb {
 	/* A RaftMessage from an authenticated PEER; from_id is its node id and
 	 * equals msg->server_id (others are dropped and counted). */
 	void (*on_raft)(void *data, uint64_t from_id, const Backstay__RaftMessage *msg);
-	/* A request on an accepted CTL or JOIN connection; answer with
-	 * cns__tr_reply(t, conn_id, ...), now or later. node_id is the id the
-	 * client claimed in its Hello (authenticated by the secret; 0 for a
-	 * ctl tool). */
+	/* A request on an accepted CTL or JOIN connection, or on a PEER
+	 * connection of version >= CNS__TR_VERSION_PEER_CTL (either side);
+	 * answer with cns__tr_reply(t, conn_id, ...), now or later. node_id
+	 * is the id the client claimed in its Hello (authenticated by the
+	 * secret; 0 for a ctl tool), or the peer's id. */
 	void (*on_ctl)(void *data, uint64_t conn_id, Backstay__Role role, uint64_t node_id,
 		       const Backstay__CtlRequest *req);
-	/* A response on a connection made with cns__tr_dial. */
+	/* A response on a connection made with cns__tr_dial, or on a PEER
+	 * connection (answering cns__tr_peer_request). */
 	void (*on_ctl_response)(void *data, uint64_t conn_id, const Backstay__CtlResponse *resp);
 	/* The first authenticated connection with PEER id came up (true), or
 	 * the last one went down (false). */
 	void (*on_peer)(void *data, uint64_t id, bool up);
-	/* A CTL/JOIN connection that was authenticated (either side) is gone;
-	 * conn_id is no longer valid. Not called during cns__tr_close. */
+	/* A connection that was authenticated (either side, any role; a PEER
+	 * one after its on_peer) is gone; conn_id is no longer valid. Not
+	 * called during cns__tr_close, nor for a CTL/JOIN connection its owner
+	 * hung up. */
 	void (*on_closed)(void *data, uint64_t conn_id, enum cns__tr_reason reason);
 };
 
@@ -258,7 +270,7 @@ struct cns__tr_config {
 	const struct bs_secrets *secrets; /* cluster id and secret are copied */
 	size_t max_frame;		  /* body limit once authenticated; 0 = 16 MiB */
 	size_t write_queue_max;	       /* bytes queued per connection; 0 = 2 * max_frame + 1 MiB */
-	uint32_t min_version;	       /* 0 = CNS__TR_PROTOCOL_VERSION (tests change these) */
+	uint32_t min_version;	       /* 0 = CNS__TR_PROTOCOL_MIN_VERSION (tests change these) */
 	uint32_t max_version;	       /* 0 = CNS__TR_PROTOCOL_VERSION */
 	unsigned handshake_timeout_ms; /* connect + handshake; 0 = 5000 */
 	unsigned backoff_min_ms;       /* first reconnect delay; 0 = 50 */
@@ -369,9 +381,18 @@ int cns__tr_dial(struct cns__tr *t, struct cns__tr_dial *req, const char *addres
 /* Send a request on a dialed connection. 0, -ENOTCONN (conn_id gone), or
  * as cns__tr_send. */
 int cns__tr_request(struct cns__tr *t, uint64_t conn_id, const Backstay__CtlRequest *req);
-/* Answer a request received through on_ctl. 0, -ENOTCONN (the client went
- * away: drop the answer), or as cns__tr_send. */
+/* Answer a request received through on_ctl, on the connection it came
+ * on. 0, -ENOTCONN (the client or peer went away: drop the answer), or as
+ * cns__tr_send. */
 int cns__tr_reply(struct cns__tr *t, uint64_t conn_id, const Backstay__CtlResponse *resp);
+/* Send a ctl request to PEER to_id on its authenticated connection (the
+ * one cns__tr_send uses); the answer comes through on_ctl_response with
+ * *ret_conn_id, the connection it was sent on (on_closed tells when that
+ * connection ends). 0, -ENOTCONN (no connection), -EPROTONOSUPPORT (the
+ * connection's version predates CNS__TR_VERSION_PEER_CTL: the peer runs an
+ * older build), or as cns__tr_send. */
+int cns__tr_peer_request(struct cns__tr *t, uint64_t to_id, const Backstay__CtlRequest *req,
+			 uint64_t *ret_conn_id);
 /* Close a CTL/JOIN connection once what is queued on it is written. on_closed
  * follows with CNS__TR_REASON_HANGUP. No-op for an unknown id. */
 void cns__tr_hangup(struct cns__tr *t, uint64_t conn_id);

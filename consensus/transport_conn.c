@@ -380,23 +380,25 @@ static void on_goodbye(struct cns__tr_conn *c, const Backstay__Goodbye *bye)
 	cns__tr_conn_close(c, cns__tr_reason_from_text(bye->reason), false);
 }
 
-/* What each role may send once authenticated: PEER both ways Raft; CTL and
- * JOIN requests from the client, responses from the server. */
+/* What each role may send once authenticated: PEER both ways Raft, and
+ * from version CNS__TR_VERSION_PEER_CTL ctl requests and responses both
+ * ways; CTL and JOIN requests from the client, responses from the server. */
 static void on_frame(struct cns__tr_conn *c, const Backstay__Envelope *env)
 {
 	struct cns__tr *t = c->t;
 	bool peer = c->role == BACKSTAY__ROLE__PEER;
+	bool peer_ctl = peer && c->version >= CNS__TR_VERSION_PEER_CTL;
 
 	if (env->body_case == BACKSTAY__ENVELOPE__BODY_GOODBYE) {
 		on_goodbye(c, env->goodbye);
 	} else if (env->body_case == BACKSTAY__ENVELOPE__BODY_RAFT && peer) {
 		on_raft(c, env->raft);
-	} else if (env->body_case == BACKSTAY__ENVELOPE__BODY_CTL_REQUEST && !peer &&
-		   !c->outbound) {
+	} else if (env->body_case == BACKSTAY__ENVELOPE__BODY_CTL_REQUEST &&
+		   ((!peer && !c->outbound) || peer_ctl)) {
 		if (t->cb.on_ctl != NULL)
 			t->cb.on_ctl(t->data, c->id, c->role, c->peer_id, env->ctl_request);
-	} else if (env->body_case == BACKSTAY__ENVELOPE__BODY_CTL_RESPONSE && !peer &&
-		   c->outbound) {
+	} else if (env->body_case == BACKSTAY__ENVELOPE__BODY_CTL_RESPONSE &&
+		   ((!peer && c->outbound) || peer_ctl)) {
 		if (t->cb.on_ctl_response != NULL)
 			t->cb.on_ctl_response(t->data, c->id, env->ctl_response);
 	} else {
@@ -428,6 +430,7 @@ static int session_start(struct cns__tr_conn *c)
 	c->dec.verify_data = &c->recv_mac;
 	c->role = hs->role;
 	c->peer_id = c->outbound ? hs->server_id : hs->client_id;
+	c->version = hs->version;
 	return 0;
 }
 

@@ -34,6 +34,7 @@ struct cns__tr_conn {
 	bool in_handshakes; /* counted in t->n_handshakes */
 	Backstay__Role role;
 	uint64_t peer_id;	   /* the other side's node id, once known */
+	uint32_t version;	   /* negotiated, once READY */
 	struct cns__tr_peer *peer; /* outbound PEER: the peer dialed */
 	struct cns__tr_dial *dial; /* outbound CTL/JOIN: request not yet answered */
 	uv_tcp_t tcp;

@@ -26,6 +26,7 @@ static const struct {
 	{"transport", bs_test_transport},
 	{"driver", bs_test_driver},
 	{"node", bs_test_node},
+	{"peer", bs_test_peer},
 	{"lease", bs_test_lease},
 	{"render", bs_test_render},
 	{"http", bs_test_http},

@@ -22,6 +22,9 @@ struct env {
 	unsigned napplied;
 	uint64_t timer_at;
 	unsigned state_calls;
+	unsigned timeout_now; /* TimeoutNow messages sent, ever */
+	struct raft_timeout_now last_timeout_now;
+	uint64_t last_timeout_now_to;
 };
 
 static void env_send(void *data, const struct raft_message *m)
@@ -30,6 +33,11 @@ static void env_send(void *data, const struct raft_message *m)
 
 	assert_true(e->nsent < 64);
 	assert_int_equal(cns__msg_clone(m, &e->sent[e->nsent++]), 0);
+	if (m->type == RAFT_TIMEOUT_NOW) {
+		e->timeout_now++;
+		e->last_timeout_now = m->timeout_now;
+		e->last_timeout_now_to = m->server_id;
+	}
 }
 
 static void env_persist(void *data, struct cns__persist *p)
@@ -311,6 +319,205 @@ static void full_disk_refuses_entries(void **state)
 	env_free(&e);
 }
 
+/* An AppendEntries from leader 2 in `term`, entries (if any) in one
+ * raft_malloc batch as the wire codec builds them; the caller frees the
+ * array after the step. */
+static struct raft_message append_from_2(uint64_t term, uint64_t prev, uint64_t prev_term,
+					 uint64_t commit, const struct raft_entry *entries,
+					 unsigned n)
+{
+	struct raft_message m;
+	size_t total = 0, off = 0;
+	uint8_t *batch;
+	unsigned i;
+
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_APPEND_ENTRIES;
+	m.server_id = 2;
+	m.server_address = "n2";
+	m.append_entries.term = term;
+	m.append_entries.prev_log_index = prev;
+	m.append_entries.prev_log_term = prev_term;
+	m.append_entries.leader_commit = commit;
+	m.append_entries.n_entries = n;
+	if (n == 0)
+		return m;
+	for (i = 0; i < n; i++)
+		total += entries[i].buf.len;
+	batch = raft_malloc(total);
+	m.append_entries.entries = calloc(n, sizeof *m.append_entries.entries);
+	assert_non_null(batch);
+	assert_non_null(m.append_entries.entries);
+	for (i = 0; i < n; i++) {
+		m.append_entries.entries[i] = entries[i];
+		m.append_entries.entries[i].buf.base = batch + off;
+		m.append_entries.entries[i].batch = batch;
+		memcpy(batch + off, entries[i].buf.base, entries[i].buf.len);
+		off += entries[i].buf.len;
+	}
+	return m;
+}
+
+/* Tick until node 1 (of 3) runs an election, and win it with node 2's
+ * votes. Returns the time reached. */
+static uint64_t win_election(struct env *e, struct cns__drv *d, uint64_t now)
+{
+	struct raft_message m;
+	uint64_t term = cns__drv_term(d);
+
+	env_clear_sent(e);
+	while (count_vote_requests(e, true) == 0 && now < 100000) {
+		assert_int_equal(cns__drv_tick(d, now), 0);
+		now = e->timer_at > now ? e->timer_at : now + 1;
+	}
+	m = vote_result(2, term, true);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	while (e->nwrites > 0)
+		assert_int_equal(env_complete(e, d, now), 0);
+	m = vote_result(2, term + 1, false);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	return now;
+}
+
+/* libraft 0.22.1 records a configuration entry that arrives behind another
+ * entry in one AppendEntries at the first entry's index; unfixed, its
+ * commit never clears the pending change, and the follower, once leader,
+ * refuses every catch-up and change with -EBUSY. */
+static void change_behind_another_entry_commits(void **state)
+{
+	static const uint8_t zero[8];
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 3);
+	struct raft_configuration conf;
+	struct raft_entry entries[2];
+	struct raft_buffer buf;
+	struct raft_message m;
+	uint64_t now = 10;
+
+	(void)state;
+	raft_configuration_init(&conf);
+	assert_int_equal(raft_configuration_add(&conf, 1, "n1", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(&conf, 2, "n2", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(&conf, 3, "n3", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(&conf, 4, "n4", RAFT_STANDBY), 0);
+	assert_int_equal(raft_configuration_encode(&conf, &buf), 0);
+	raft_configuration_close(&conf);
+	memset(entries, 0, sizeof entries);
+	entries[0] = (struct raft_entry){.term = 2, .type = RAFT_BARRIER};
+	entries[0].buf = (struct raft_buffer){.base = (void *)zero, .len = sizeof zero};
+	entries[1] = (struct raft_entry){.term = 2, .type = RAFT_CHANGE, .buf = buf};
+
+	/* 2^2 (barrier) and 3^2 (the change) in one message. */
+	m = append_from_2(2, 1, 1, 1, entries, 2);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	free(m.append_entries.entries);
+	raft_free(buf.base);
+	while (e.nwrites > 0)
+		assert_int_equal(env_complete(&e, d, now), 0);
+	assert_int_equal(cns__drv_last_index(d), 3);
+	/* The leader commits both; the change is applied. */
+	m = append_from_2(2, 3, 2, 3, NULL, 0);
+	assert_int_equal(cns__drv_receive(d, &m, ++now), 0);
+	assert_int_equal(cns__drv_last_applied(d), 3);
+	assert_int_equal(cns__drv_configuration(d)->n, 4);
+
+	now = win_election(&e, d, now);
+	while (e.nwrites > 0)
+		assert_int_equal(env_complete(&e, d, now), 0);
+	assert_int_equal(cns__drv_catch_up(d, 4, now), 0);
+	assert_int_equal(cns__drv_catch_up_status(d, 4), RAFT_CATCH_UP_RUNNING);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
+static struct raft_message append_result(uint64_t from, uint64_t term, uint64_t last)
+{
+	struct raft_message m;
+
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_APPEND_ENTRIES_RESULT;
+	m.server_id = from;
+	m.server_address = from == 2 ? "n2" : "n3";
+	m.append_entries_result.term = term;
+	m.append_entries_result.last_log_index = last;
+	return m;
+}
+
+/* Both followers answer heartbeats at `last`; time moves to `until`. */
+static uint64_t heartbeats_until(struct env *e, struct cns__drv *d, uint64_t now, uint64_t until,
+				 uint64_t last)
+{
+	struct raft_message m;
+
+	while (now < until) {
+		env_clear_sent(e);
+		now = e->timer_at > now ? e->timer_at : now + 1;
+		assert_int_equal(cns__drv_tick(d, now), 0);
+		m = append_result(2, cns__drv_term(d), last);
+		assert_int_equal(cns__drv_receive(d, &m, now), 0);
+		m = append_result(3, cns__drv_term(d), last);
+		assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	}
+	return now;
+}
+
+/* libraft 0.22.1 sends TimeoutNow once a result's own index matches, before
+ * the target holds the leader's last entry, and the target ignores it: the
+ * driver hands raft the transfer only once the target has the whole log,
+ * hands it again when raft gives an attempt up, and stops at its deadline
+ * (3 election timeouts). No entries are accepted meanwhile. */
+static void transfer_waits_for_whole_log_and_retries(void **state)
+{
+	struct env e = {0};
+	struct cns__drv *d = start_node(&e, 1, 3);
+	struct raft_message m;
+	uint64_t now, start, index, term, last;
+	unsigned sent;
+
+	(void)state;
+	now = win_election(&e, d, 10);
+	while (e.nwrites > 0)
+		assert_int_equal(env_complete(&e, d, now), 0);
+	last = cns__drv_last_index(d);
+	assert_true(last >= 2); /* its own barrier */
+	m = append_result(2, cns__drv_term(d), last);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	env_clear_sent(&e);
+
+	start = now;
+	assert_int_equal(cns__drv_transfer(d, 3, now), 0);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, now, &index, &term),
+			 BS_E_NOT_LEADER);
+	/* A heartbeat's result: node 3 matches 1 only. */
+	m = append_result(3, cns__drv_term(d), 1);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(e.timeout_now, 0);
+	/* Now it holds everything: TimeoutNow at once, naming the last entry. */
+	m = append_result(3, cns__drv_term(d), last);
+	assert_int_equal(cns__drv_receive(d, &m, now), 0);
+	assert_int_equal(e.timeout_now, 1);
+	assert_int_equal(e.last_timeout_now_to, 3);
+	assert_int_equal(e.last_timeout_now.last_log_index, last);
+	assert_int_equal(e.last_timeout_now.term, cns__drv_term(d));
+	/* Lost: raft gives the attempt up after an election timeout, the
+	 * driver tries again. */
+	now = heartbeats_until(&e, d, now, start + 1000 + 200, last);
+	assert_int_equal(e.timeout_now, 2);
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	/* Past the deadline (and raft's last attempt) the leader carries on
+	 * as before. */
+	now = heartbeats_until(&e, d, now, start + 3000 + 1100, last);
+	sent = e.timeout_now;
+	assert_int_equal(sent, 3);
+	now = heartbeats_until(&e, d, now, now + 2000, last);
+	assert_int_equal(e.timeout_now, sent);
+	assert_int_equal(cns__drv_state(d), RAFT_LEADER);
+	assert_int_equal(cns__drv_submit(d, RAFT_COMMAND, "x", 1, now, &index, &term), 0);
+	cns__drv_stop(d);
+	env_free(&e);
+}
+
 int bs_test_driver(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +527,8 @@ int bs_test_driver(void)
 		cmocka_unit_test(votes_wait_for_term_durability),
 		cmocka_unit_test(out_of_order_completion_fails),
 		cmocka_unit_test(full_disk_refuses_entries),
+		cmocka_unit_test(change_behind_another_entry_commits),
+		cmocka_unit_test(transfer_waits_for_whole_log_and_retries),
 	};
 
 	return cmocka_run_group_tests_name("driver", tests, NULL, NULL);

@@ -110,8 +110,13 @@ struct node {
 	Backstay__Role ctl_role;
 	uint64_t ctl_node;
 	char ctl_verb[32];
+	uint64_t ctl_req_id;
+	bool ctl_silent; /* leave requests unanswered */
 	unsigned ctl_resp;
+	uint64_t ctl_resp_conn, ctl_resp_id;
 	int32_t ctl_code;
+	char ctl_message[32];
+	uint64_t closed_conn;
 	unsigned closed_cbs;
 	enum cns__tr_reason closed_reason;
 };
@@ -139,6 +144,9 @@ static void on_ctl(void *data, uint64_t conn_id, Backstay__Role role, uint64_t n
 	n->ctl_role = role;
 	n->ctl_node = node_id;
 	snprintf(n->ctl_verb, sizeof n->ctl_verb, "%s", req->verb);
+	n->ctl_req_id = req->id;
+	if (n->ctl_silent)
+		return;
 	resp.id = req->id;
 	resp.code = 7;
 	resp.message = (char *)"done";
@@ -149,9 +157,11 @@ static void on_ctl_response(void *data, uint64_t conn_id, const Backstay__CtlRes
 {
 	struct node *n = data;
 
-	(void)conn_id;
 	n->ctl_resp++;
+	n->ctl_resp_conn = conn_id;
+	n->ctl_resp_id = resp->id;
 	n->ctl_code = resp->code;
+	snprintf(n->ctl_message, sizeof n->ctl_message, "%s", resp->message);
 }
 
 static void on_peer(void *data, uint64_t id, bool up)
@@ -169,8 +179,8 @@ static void on_closed(void *data, uint64_t conn_id, enum cns__tr_reason reason)
 {
 	struct node *n = data;
 
-	(void)conn_id;
 	n->closed_cbs++;
+	n->closed_conn = conn_id;
 	n->closed_reason = reason;
 }
 
@@ -279,6 +289,10 @@ struct raw {
 	struct cns__tr_mac send, recv;
 	unsigned frames_in;
 	char goodbye[128];
+	uint32_t version; /* spoken (only); 0 = CNS__TR_PROTOCOL_VERSION */
+	unsigned resps;	  /* CtlResponses received, the last one's id and code */
+	uint64_t resp_id;
+	int32_t resp_code;
 };
 
 struct raw_write {
@@ -349,6 +363,11 @@ static void raw_on_env(struct raw *r, const Backstay__Envelope *env)
 	r->frames_in++;
 	if (env->body_case == BACKSTAY__ENVELOPE__BODY_GOODBYE)
 		snprintf(r->goodbye, sizeof r->goodbye, "%s", env->goodbye->reason);
+	if (env->body_case == BACKSTAY__ENVELOPE__BODY_CTL_RESPONSE) {
+		r->resps++;
+		r->resp_id = env->ctl_response->id;
+		r->resp_code = env->ctl_response->code;
+	}
 	if (!r->handshaking)
 		return;
 	r->hs_rc = cns__tr_hs_step(&r->hs, env, &out);
@@ -423,7 +442,7 @@ static void raw_hello(struct raw *r, const struct bs_secrets *s, uint64_t id, Ba
 	memcpy(r->id.secret, s->cluster_secret, BS_CLUSTER_SECRET_LEN);
 	r->id.node_id = id;
 	snprintf(r->id.address, sizeof r->id.address, "raw");
-	r->id.min_version = r->id.max_version = CNS__TR_PROTOCOL_VERSION;
+	r->id.min_version = r->id.max_version = r->version ? r->version : CNS__TR_PROTOCOL_VERSION;
 	cns__tr_hs_client(&r->hs, &r->id, role, 0, nonce, &out);
 	if (mutate != NULL)
 		mutate(&out.u.hello);
@@ -658,7 +677,8 @@ static void test_versions(void **state)
 	struct node s, s2;
 
 	(void)state;
-	node_start(&s, 1, &good_secrets); /* speaks 1..1 */
+	scfg.max_version = 1; /* a node of the first release: speaks 1..1 */
+	node_start_cfg(&s, &scfg, 0);
 	cfg.min_version = 2;
 	cfg.max_version = 3;
 	res = dial_with(&cfg, &s, BACKSTAY__ROLE__CTL);
@@ -677,6 +697,12 @@ static void test_versions(void **state)
 	res = dial_with(&cfg, &s2, BACKSTAY__ROLE__CTL);
 	assert_int_equal(res.status, 0);
 	assert_int_equal(res.version, 2);
+	/* This build speaks 1..CNS__TR_PROTOCOL_VERSION by default. */
+	cfg = node_config(0, &good_secrets);
+	cfg.min_version = cfg.max_version = 1;
+	res = dial_with(&cfg, &s2, BACKSTAY__ROLE__CTL);
+	assert_int_equal(res.status, 0);
+	assert_int_equal(res.version, 1);
 	node_stop(&s2);
 	node_stop(&s);
 }
@@ -796,11 +822,18 @@ static void vote_env(Backstay__Envelope *env, Backstay__RaftMessage *raft,
 }
 
 /* A raw peer (node 2) in session with s (node 1). */
-static void raw_peer(struct raw *r, struct node *s)
+/* A raw PEER node 2 speaking only `version` (0 = this build's). */
+static void raw_peer_v(struct raw *r, struct node *s, uint32_t version)
 {
 	raw_open(r, s->port);
+	r->version = version;
 	raw_hello(r, &good_secrets, 2, BACKSTAY__ROLE__PEER, NULL);
 	RUN_UNTIL(r->session && cns__tr_peer_conns(&s->t, 2) == 1);
+}
+
+static void raw_peer(struct raw *r, struct node *s)
+{
+	raw_peer_v(r, s, 0);
 }
 
 enum misdeed { TAMPER, REPLAY, DROP };
@@ -863,7 +896,8 @@ static void test_dropped_frame(void **state)
 }
 
 /* A peer speaking for another node is dropped and counted; a frame its
- * role may not send closes the connection. */
+ * role may not send at its version (a ctl response at version 1) closes
+ * the connection. */
 static void test_peer_misdeeds(void **state)
 {
 	Backstay__Envelope env;
@@ -875,7 +909,7 @@ static void test_peer_misdeeds(void **state)
 
 	(void)state;
 	node_start(&s, 1, &good_secrets);
-	raw_peer(&r, &s);
+	raw_peer_v(&r, &s, 1);
 	vote_env(&env, &raft, &rv, 3, 5); /* claims to be node 3 */
 	raw_send(&r, &env);
 	RUN_UNTIL(s.t.stats.sender_mismatch == 1);
@@ -888,6 +922,54 @@ static void test_peer_misdeeds(void **state)
 	raw_send(&r, &env);
 	RUN_UNTIL(s.t.stats.closed[CNS__TR_REASON_PROTOCOL] == 1 && r.eof);
 	assert_string_equal(r.goodbye, "protocol error");
+	assert_int_equal(s.ctl_resp, 0);
+	raw_close(&r);
+	node_stop(&s);
+}
+
+/* From version 2 ctl frames cross PEER connections both ways: a response
+ * reaches on_ctl_response (whether anyone waits for it is the owner's
+ * business), a request reaches on_ctl as the peer's and is answered on the
+ * same connection; a handshake frame is still a protocol error. */
+static void test_peer_ctl_frames(void **state)
+{
+	Backstay__Envelope env = BACKSTAY__ENVELOPE__INIT;
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	Backstay__CtlResponse resp = BACKSTAY__CTL_RESPONSE__INIT;
+	struct node s;
+	struct raw r;
+
+	(void)state;
+	node_start(&s, 1, &good_secrets);
+	raw_peer(&r, &s);
+	resp.id = 77;
+	resp.code = -3;
+	resp.message = (char *)"late";
+	env.body_case = BACKSTAY__ENVELOPE__BODY_CTL_RESPONSE;
+	env.ctl_response = &resp;
+	raw_send(&r, &env);
+	RUN_UNTIL(s.ctl_resp == 1);
+	assert_int_equal(s.ctl_resp_id, 77);
+	assert_int_equal(s.ctl_code, -3);
+	assert_string_equal(s.ctl_message, "late");
+	req.id = 78;
+	req.verb = (char *)"peer.ping";
+	env.body_case = BACKSTAY__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = &req;
+	raw_send(&r, &env);
+	RUN_UNTIL(r.resps == 1);
+	assert_int_equal(s.ctl_role, BACKSTAY__ROLE__PEER);
+	assert_int_equal(s.ctl_node, 2);
+	assert_string_equal(s.ctl_verb, "peer.ping");
+	assert_int_equal(r.resp_id, 78);
+	assert_int_equal(r.resp_code, 7);
+	assert_int_equal(cns__tr_peer_conns(&s.t, 2), 1);
+	assert_int_equal(s.t.stats.closed[CNS__TR_REASON_PROTOCOL], 0);
+	/* A handshake frame is not a session frame. */
+	env.body_case = BACKSTAY__ENVELOPE__BODY_HELLO_PROOF;
+	env.hello_proof = &(Backstay__HelloProof)BACKSTAY__HELLO_PROOF__INIT;
+	raw_send(&r, &env);
+	RUN_UNTIL(s.t.stats.closed[CNS__TR_REASON_PROTOCOL] == 1 && r.eof);
 	raw_close(&r);
 	node_stop(&s);
 }
@@ -975,6 +1057,71 @@ static void test_ctl_and_join(void **state)
 	node_stop(&s);
 	RUN_UNTIL(c.closed_cbs == 1);
 	node_stop(&c);
+}
+
+/* Two nodes of this build: ctl requests both ways on their one PEER
+ * connection, each answered on it; on_closed names that connection when
+ * it ends. A node of the first release (version 1) gets none: the request
+ * is refused before anything is sent. */
+static void test_peer_requests(void **state)
+{
+	struct cns__tr_config old = node_config(3, &good_secrets);
+	Backstay__CtlRequest req = BACKSTAY__CTL_REQUEST__INIT;
+	uint64_t a_conn = 0, b_conn = 0;
+	struct node a, b, c;
+	unsigned closed;
+
+	(void)state;
+	node_start(&a, 1, &good_secrets);
+	node_start(&b, 2, &good_secrets);
+	assert_int_equal(cns__tr_peer_request(&a.t, 2, &req, &a_conn), -ENOTCONN);
+	assert_int_equal(cns__tr_set_peer(&a.t, 2, b.address), 0);
+	assert_int_equal(cns__tr_set_peer(&b.t, 1, a.address), 0);
+	RUN_UNTIL(settled(&a, 1, &b, 2));
+	req.id = 11;
+	req.verb = (char *)"peer.one";
+	assert_int_equal(cns__tr_peer_request(&a.t, 2, &req, &a_conn), 0);
+	RUN_UNTIL(a.ctl_resp == 1);
+	assert_int_equal(b.ctl_role, BACKSTAY__ROLE__PEER);
+	assert_int_equal(b.ctl_node, 1);
+	assert_int_equal(b.ctl_req_id, 11);
+	assert_string_equal(b.ctl_verb, "peer.one");
+	assert_int_equal(a.ctl_resp_conn, a_conn);
+	assert_int_equal(a.ctl_resp_id, 11);
+	assert_int_equal(a.ctl_code, 7);
+	assert_string_equal(a.ctl_message, "done");
+	/* The other way, on the same connection. */
+	req.id = 12;
+	req.verb = (char *)"peer.two";
+	assert_int_equal(cns__tr_peer_request(&b.t, 1, &req, &b_conn), 0);
+	RUN_UNTIL(b.ctl_resp == 1);
+	assert_int_equal(b_conn, b.ctl_conn);
+	assert_int_equal(a.ctl_node, 2);
+	assert_string_equal(a.ctl_verb, "peer.two");
+	assert_int_equal(b.ctl_resp_id, 12);
+	assert_int_equal(cns__tr_conn_count(&a.t), 1);
+	assert_int_equal(cns__tr_conn_count(&b.t), 1);
+	/* Its end reaches on_closed, with its id (the duplicate connection
+	 * closed while settling may have been counted already). */
+	closed = a.closed_cbs;
+	node_stop(&b);
+	RUN_UNTIL(a.closed_cbs == closed + 1);
+	assert_int_equal(a.closed_conn, a_conn);
+	assert_int_equal(cns__tr_reply(&a.t, a.ctl_conn,
+				       &(Backstay__CtlResponse)BACKSTAY__CTL_RESPONSE__INIT),
+			 -ENOTCONN);
+
+	old.max_version = 1;
+	node_start_cfg(&c, &old, 0);
+	assert_int_equal(cns__tr_set_peer(&a.t, 3, c.address), 0);
+	RUN_UNTIL(cns__tr_peer_conns(&a.t, 3) == 1 && cns__tr_peer_conns(&c.t, 1) == 1);
+	assert_int_equal(cns__tr_peer_request(&a.t, 3, &req, &a_conn), -EPROTONOSUPPORT);
+	send_vote(&a, 3, 1, 9, 0); /* Raft still flows */
+	RUN_UNTIL(c.raft_in == 1);
+	assert_int_equal(c.ctl_in, 0);
+	assert_int_equal(c.t.stats.closed[CNS__TR_REASON_PROTOCOL], 0);
+	node_stop(&c);
+	node_stop(&a);
 }
 
 /* A dial still in progress when its transport closes ends in -ECANCELED,
@@ -1166,8 +1313,10 @@ int bs_test_transport(void)
 		cmocka_unit_test_setup_teardown(test_replayed_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_misdeeds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_ctl_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_and_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dial_cancelled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	};

@@ -26,6 +26,7 @@ int bs_test_wire(void);
 int bs_test_transport(void);
 int bs_test_driver(void);
 int bs_test_node(void);
+int bs_test_peer(void);
 int bs_test_lease(void);
 int bs_test_http(void);
 int bs_test_cli_cluster(void);
