@@ -99,6 +99,10 @@ struct cns_status {
 	uint64_t commit_index, last_applied, last_index;
 	uint64_t revision; /* of the KV state machine */
 	bool disk_failing; /* the last write failed: new entries are refused */
+	/* A ready leader: when (node clock) the lease clocks of leases from
+	 * earlier terms started, the later of the last time this node heard
+	 * from a leader and its start; 0 otherwise. */
+	uint64_t lease_base_ms;
 	unsigned n_members;
 	struct cns_member members[16];
 	char errmsg[256]; /* why the node failed, when role is CNS_FAILED */
@@ -160,8 +164,10 @@ int cns_read_local(struct cns_node *n, const void *prefix, size_t len, size_t li
  * result->ttl_ms = the lease's TTL. -ENOENT (in status) when the lease does
  * not exist or has expired. The holder that sent the keep-alive at its own
  * time s <= t may count its lease valid until s + ttl, less its clock-rate
- * margin: a new leader restarts every lease's clock from when it took over,
- * which is after t.
+ * margin: a new leader restarts the lease's clock from the last time it
+ * heard from a leader (or its own start), which is after s (see
+ * consensus/fsm_lease.c); so a lease whose holder stops sending expires
+ * about ttl after its last keep-alive, whoever leads by then.
  */
 int cns_lease_keepalive(struct cns_node *n, struct cns_req *req, uint64_t id, cns_req_cb cb);
 

@@ -1093,6 +1093,11 @@ bool cns__drv_leader_ready(struct cns__drv *d)
 	       d->last_applied >= d->ready_index;
 }
 
+uint64_t cns__drv_ready_index(struct cns__drv *d)
+{
+	return d->ready_index;
+}
+
 const struct raft_configuration *cns__drv_configuration(struct cns__drv *d)
 {
 	return &d->raft.configuration;

@@ -127,6 +127,10 @@ uint64_t cns__drv_term_at(struct cns__drv *d, uint64_t index);
 /* True once this leader has applied an entry of its own term, so that
  * reads from its state machine are linearizable and lease clocks may run. */
 bool cns__drv_leader_ready(struct cns__drv *d);
+/* A ready leader: the index of the barrier it submitted when elected.
+ * Every entry of its term proposed by a client comes after it; every entry
+ * before it is from an earlier term (or libraft's own barrier). */
+uint64_t cns__drv_ready_index(struct cns__drv *d);
 /* The committed configuration (owned by raft; valid until the next event). */
 const struct raft_configuration *cns__drv_configuration(struct cns__drv *d);
 const char *cns__drv_errmsg(struct cns__drv *d);

@@ -1,10 +1,41 @@
 /*
  * Leases: an array sorted by id, each with the list of its keys. The state
  * machine knows a lease's TTL, never its deadline: the Raft leader keeps the
- * deadlines by its own clock (restarting them all when it is elected, so a
- * lease never expires early) and commits LeaseExpire when one passes.
- * Revoking and expiring are the same change: the keys go in one revision,
- * then the lease.
+ * deadlines by its own clock (lease.h, driven by node_req.c) and commits
+ * LeaseExpire when one passes. Revoking and expiring are the same change:
+ * the keys go in one revision, then the lease.
+ *
+ * Where a new leader's clocks start. A newly elected leader restarts the
+ * clock of every lease of an earlier term at its base: the later of
+ *   - the last time this node heard from a leader: received an
+ *     AppendEntries (a heartbeat too), InstallSnapshot or TimeoutNow, of an
+ *     earlier or equal term (a later term would have deposed it), or
+ *     stopped leading itself, and
+ *   - this node's start (boot), if it has heard nothing since;
+ * and a lease granted in its own term before it was ready at the arming.
+ * So when a lease holder dies, its lease expires about ttl after its last
+ * keep-alive, not ttl after the next election.
+ *
+ * Why that never expires a lease early. A keep-alive the old leader
+ * confirmed arrived at its time s; it was confirmed by a barrier entry
+ * created after s and committed (a grant: by its own entry, proposed after
+ * s). The new leader holds every committed entry (Leader Completeness), so
+ * it holds that one: it received it from a leader after s (AppendEntries
+ * or a snapshot that contains it), or restarted after receiving it, so its
+ * boot time is after s, or created it itself, as a leader, and stopped
+ * leading after s. Each of these is a moment the base is at or after:
+ * base >= s, so base + ttl >= s + ttl, and the holder's own validity,
+ * s + ttl less its clock-rate margin, ends no later. Comparing the two
+ * nodes' times means ordering events in real time; each node measures only
+ * durations on its own monotonic clock, within the holder's margin.
+ *
+ * A lease granted in the new leader's own term (its grant's index is above
+ * the leader's election barrier) was proposed after the base, so base +
+ * ttl could come before its promise: its clock starts when the table is
+ * armed, after the grant was applied, hence after it was proposed. A table
+ * armed again in the same term (dropped for want of memory) starts every
+ * clock at now, as keep-alives confirmed meanwhile may have moved deadlines
+ * past base + ttl. The rule stays: a lease never expires early.
  */
 #include <errno.h>
 #include <string.h>

@@ -92,12 +92,18 @@ bool cns__lease_armed_for(const struct cns__lease_table *t, uint64_t term)
 int cns__lease_arm(struct cns__lease_table *t, const struct cns__fsm *f, uint64_t now,
 		   uint64_t term)
 {
+	return cns__lease_arm_from(t, f, now, UINT64_MAX, now, term);
+}
+
+int cns__lease_arm_from(struct cns__lease_table *t, const struct cns__fsm *f, uint64_t base,
+			uint64_t old_index, uint64_t now, uint64_t term)
+{
 	uint64_t id = 0;
 	int64_t ttl;
 
 	cns__lease_disarm(t);
 	while (cns__fsm_lease_next(f, id, &id, &ttl)) {
-		if (add(t, id, last_valid_ms(now, ttl)) != 0) {
+		if (add(t, id, last_valid_ms(id <= old_index ? base : now, ttl)) != 0) {
 			cns__lease_disarm(t);
 			return -ENOMEM;
 		}

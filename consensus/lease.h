@@ -17,8 +17,12 @@
  *
  * The promise (consensus.h, cns_lease_keepalive) rests on three rules:
  *   - a leader arms the table when it becomes ready to serve (its own-term
- *     barrier applied), restarting every lease's clock then: an earlier
- *     leader's promises all date from before that moment;
+ *     barrier applied), restarting the clock of every lease of an earlier
+ *     term at its base: the later of the last time this node heard from a
+ *     leader (or itself stopped leading) and its boot. Every earlier
+ *     leader's promise dates from before that base (fsm_lease.c says why);
+ *     a lease granted in this leader's own term before it was armed starts
+ *     at the arming;
  *   - a lease granted while armed starts its clock when the grant is
  *     applied, which is after it was proposed;
  *   - a keep-alive confirmed by a barrier of this leader's term moves the
@@ -62,6 +66,16 @@ void cns__lease_free(struct cns__lease_table *t);
  */
 int cns__lease_arm(struct cns__lease_table *t, const struct cns__fsm *f, uint64_t now,
 		   uint64_t term);
+/*
+ * The same for a newly elected leader whose clock base is `base` (<= now;
+ * see the rules above): a lease granted by an entry at or below old_index
+ * (the last index before this leader's term; a lease's id is its grant's
+ * index) gets a clock started at base, one granted in this leader's term
+ * before the table was armed a clock started at now. cns__lease_arm is
+ * base = now.
+ */
+int cns__lease_arm_from(struct cns__lease_table *t, const struct cns__fsm *f, uint64_t base,
+			uint64_t old_index, uint64_t now, uint64_t term);
 /* Forget every clock (this node no longer leads, or is not ready). Keeps
  * the memory for the next arm. */
 void cns__lease_disarm(struct cns__lease_table *t);

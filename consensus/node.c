@@ -108,9 +108,22 @@ static void state_changed(struct cns_node *n)
 		n->cfg.on_state(n->cfg.data);
 }
 
+/* A leader's own leadership counts as hearing from a leader (fsm_lease.c):
+ * when it stops leading, that moment is its last contact. */
+static void note_leading(struct cns_node *n)
+{
+	bool leads = n->drv != NULL && cns__drv_state(n->drv) == RAFT_LEADER;
+
+	if (n->leading && !leads)
+		n->leader_contact_ms = node__now(n);
+	n->leading = leads;
+}
+
 static void io_state(void *data)
 {
 	struct cns_node *n = data;
+
+	note_leading(n);
 
 	/* Reads and keep-alives need this node to lead; proposals wait for
 	 * their index to be applied, whoever leads then. (During
@@ -194,6 +207,7 @@ static void after_event(struct cns_node *n)
 {
 	if (n->closing || n->drv == NULL)
 		return;
+	note_leading(n);
 	sync_peers(n);
 	node__leases_state(n, node__now(n));
 	state_changed(n);
@@ -248,6 +262,16 @@ static void writer_failed(struct cns__writer *w, int status, const char *errmsg)
 		bs_info("consensus", "disk writes succeed again; accepting entries");
 }
 
+/* What only a leader sends: the lease clocks' base counts from the last one
+ * (fsm_lease.c). Whether raft then accepts it does not matter: a later base
+ * only lengthens leases. */
+static bool from_leader(const Backstay__RaftMessage *pb)
+{
+	return pb->msg_case == BACKSTAY__RAFT_MESSAGE__MSG_APPEND_ENTRIES ||
+	       pb->msg_case == BACKSTAY__RAFT_MESSAGE__MSG_INSTALL_SNAPSHOT ||
+	       pb->msg_case == BACKSTAY__RAFT_MESSAGE__MSG_TIMEOUT_NOW;
+}
+
 static bool is_chunk(const Backstay__RaftMessage *pb)
 {
 	return pb->msg_case == BACKSTAY__RAFT_MESSAGE__MSG_INSTALL_SNAPSHOT &&
@@ -289,6 +313,8 @@ static void on_raft(void *data, uint64_t from_id, const Backstay__RaftMessage *p
 
 	if (n->closing)
 		return;
+	if (from_leader(pb))
+		n->leader_contact_ms = node__now(n);
 	if (is_chunk(pb)) {
 		if (!node__snapshot_chunk(n, from_id, pb, &whole, &whole_is))
 			return;
@@ -507,6 +533,7 @@ int cns_node_start(uv_loop_t *loop, const struct cns_config *cfg, struct cns_nod
 		return -ENOMEM;
 	n->loop = loop;
 	rv = copy_config(n, cfg);
+	n->boot_ms = node__now(n);
 	if (rv == 0)
 		rv = cns__store_open(n->data_dir, &n->store, errmsg, errmsg_size);
 	if (rv == 0)
@@ -609,6 +636,8 @@ void cns_node_status(struct cns_node *n, struct cns_status *st)
 	st->last_index = cns__drv_last_index(n->drv);
 	st->revision = cns__fsm_revision(n->fsm);
 	st->disk_failing = cns__writer_failing(&n->writer);
+	if (cns__lease_is_armed(&n->leases))
+		st->lease_base_ms = n->lease_base_ms;
 	status_members(n, st);
 	if (st->role == CNS_FAILED)
 		snprintf(st->errmsg, sizeof st->errmsg, "%s", cns__drv_errmsg(n->drv));

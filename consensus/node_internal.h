@@ -55,6 +55,14 @@ struct cns_node {
 	bool barrier_pending;
 
 	struct cns__lease_table leases; /* leader only, armed while ready */
+	/* The lease clocks' base (fsm_lease.c): node clock times. */
+	uint64_t boot_ms;	    /* this node's start */
+	uint64_t leader_contact_ms; /* last AppendEntries/InstallSnapshot/TimeoutNow
+				     * received, or the end of this node's own
+				     * leadership; 0: none since boot */
+	bool leading;		    /* led at the last look (note_leading) */
+	uint64_t lease_base_ms;	    /* the base the table was armed with */
+	uint64_t lease_base_term;   /* ... in this term (0: never armed) */
 
 	struct node_change change;
 	struct node_watch *watches;

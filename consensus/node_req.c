@@ -314,12 +314,26 @@ void node__requests_tick(struct cns_node *n, uint64_t now)
 
 /* ---- lease clocks (leader): the decisions are lease.c's ----------------------- */
 
-/* A new leader restarts every lease's clock from the moment it is ready to
- * serve (after its election), so no lease ends earlier than its holder was
- * promised by any earlier leader. A node that does not lead keeps none. */
+/* Where a new leader's lease clocks start (fsm_lease.c): the later of the
+ * last time it heard from a leader and its boot. A table armed again in the
+ * same term (it was dropped for want of memory) starts at now: keep-alives
+ * this leader confirmed may have moved deadlines past base + ttl. */
+static uint64_t lease_base(struct cns_node *n, uint64_t term, uint64_t now)
+{
+	uint64_t base = n->leader_contact_ms > n->boot_ms ? n->leader_contact_ms : n->boot_ms;
+
+	if (n->lease_base_term == term || base > now)
+		return now;
+	return base;
+}
+
+/* A new leader restarts the clock of every lease of an earlier term at its
+ * base, of a lease granted in its own term before it was ready at now, so
+ * that no lease ends earlier than its holder was promised by any leader
+ * (fsm_lease.c). A node that does not lead keeps none. */
 void node__leases_state(struct cns_node *n, uint64_t now)
 {
-	uint64_t term = cns__drv_term(n->drv);
+	uint64_t term = cns__drv_term(n->drv), base;
 
 	if (!node__is_ready(n)) {
 		cns__lease_disarm(&n->leases);
@@ -327,10 +341,14 @@ void node__leases_state(struct cns_node *n, uint64_t now)
 	}
 	if (cns__lease_armed_for(&n->leases, term))
 		return;
-	if (cns__lease_arm(&n->leases, n->fsm, now, term) != 0)
+	base = lease_base(n, term, now);
+	if (cns__lease_arm_from(&n->leases, n->fsm, base, cns__drv_ready_index(n->drv), now,
+				term) != 0)
 		return; /* not armed: retried after the next event */
-	bs_info("consensus", "leading term %llu: %u lease clock(s) started",
-		(unsigned long long)term, n->leases.n);
+	n->lease_base_ms = base;
+	n->lease_base_term = term;
+	bs_info("consensus", "leading term %llu: %u lease clock(s) started %llu ms ago",
+		(unsigned long long)term, n->leases.n, (unsigned long long)(now - base));
 }
 
 /* A command that named a lease was applied: granted (it exists now) or

@@ -1,6 +1,6 @@
 /*
  * consensus/lease.c, the leader's lease clocks: arming from a state machine
- * that holds leases, keep-alives that extend and never shorten, expiry on
+ * that holds leases (at now, or at a new leader's base), keep-alives that extend and never shorten, expiry on
  * the first millisecond after the deadline (the deadline is the last valid
  * one), disarm, grants and ends, time left, and a clock that saturates.
  *
@@ -138,6 +138,37 @@ static void test_arm_from_fsm(void **state)
 	assert_int_equal(fx->t.n, 2);
 	assert_int_equal(left(fx, a, 900), 1000);
 	assert_int_equal(cns__lease_next_due(&fx->t), 1900);
+}
+
+/* A new leader's base: leases of earlier terms (id <= old_index) start at
+ * the base, one granted in its own term at the arming; a lease whose base
+ * + ttl has passed is due at once. */
+static void test_arm_from_base(void **state)
+{
+	struct fx *fx = *state;
+	struct due_log log = {0};
+	uint64_t a = grant(fx, 1000), b = grant(fx, 3000), own;
+
+	fx->index = 10; /* the new leader's election barrier is 9 */
+	own = grant(fx, 1000);
+	assert_int_equal(cns__lease_arm_from(&fx->t, fx->f, 400, 9, 1500, 4), 0);
+	assert_true(cns__lease_armed_for(&fx->t, 4));
+	assert_int_equal(fx->t.n, 3);
+	assert_int_equal(left(fx, b, 1500), 400 + 3000 - 1500);
+	assert_int_equal(left(fx, own, 1500), 1000);
+	assert_int_equal(left(fx, a, 1500), 0); /* 400 + 1000 is past */
+	assert_int_equal(due(fx, 1500, &log), 1);
+	assert_int_equal(log.ids[0], a);
+	assert_int_equal(cns__lease_next_due(&fx->t), 2500);
+	assert_int_equal(due(fx, 2500, &log), 1);
+	assert_int_equal(log.ids[0], own);
+	assert_int_equal(due(fx, 3399, &log), 0);
+	assert_int_equal(due(fx, 3400, &log), 1);
+	assert_int_equal(log.ids[0], b);
+	/* cns__lease_arm is a base of now for every lease. */
+	assert_int_equal(cns__lease_arm(&fx->t, fx->f, 1500, 5), 0);
+	assert_int_equal(left(fx, a, 1500), 1000);
+	assert_int_equal(left(fx, b, 1500), 3000);
 }
 
 static void test_arm_empty(void **state)
@@ -333,6 +364,7 @@ int bs_test_lease(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_arm_from_fsm, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_arm_from_base, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_arm_empty, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_extends_never_shortens, fx_setup,
 						fx_teardown),

@@ -464,6 +464,191 @@ static void transfer_and_remove(void **state)
 	cluster_free(&c);
 }
 
+/* ---- lease clocks across a failover, on a virtual clock ------------------- */
+
+#define LEASE_TTL 2000
+
+/* Virtual time that flows with real time (so elections and heartbeats
+ * behave as on the real clock) but never past `until`, while pred does not
+ * hold. */
+struct flow {
+	struct bs_clock *clock;
+	uint64_t real_last;
+	uint64_t until;
+	bool (*pred)(struct cluster *c, void *arg);
+	void *arg;
+};
+
+static bool flowing(struct cluster *c, void *arg)
+{
+	struct flow *f = arg;
+	uint64_t real = bs_clock_now_ms(bs_clock_real());
+	uint64_t now = bs_clock_now_ms(f->clock), dt = real - f->real_last;
+
+	f->real_last = real;
+	if (now >= f->until)
+		dt = 0;
+	else if (dt > f->until - now)
+		dt = f->until - now;
+	bs_clock_advance(f->clock, dt);
+	return f->pred(c, f->arg);
+}
+
+static bool reached(struct cluster *c, void *arg)
+{
+	(void)c;
+	return bs_clock_now_ms(((struct flow *)arg)->clock) >= ((struct flow *)arg)->until;
+}
+
+/* Let virtual time flow to `until` (UINT64_MAX: unbounded) until pred
+ * holds (NULL: until `until` is reached). */
+static void flow_until(struct cluster *c, struct bs_clock *clock, uint64_t until,
+		       bool (*pred)(struct cluster *c, void *arg), void *arg)
+{
+	struct flow f = {.clock = clock, .until = until, .pred = pred, .arg = arg};
+
+	f.real_last = bs_clock_now_ms(bs_clock_real());
+	if (pred == NULL) {
+		f.pred = reached;
+		f.arg = &f;
+	}
+	assert_true(run_until(c, flowing, &f));
+}
+
+struct on_node {
+	unsigned node;
+	const char *key;
+	uint64_t lease;
+};
+
+/* The leader has decided the lease's end (submitted its LeaseExpire). */
+static bool lease_expiring(struct cluster *c, void *arg)
+{
+	const struct on_node *o = arg;
+	uint64_t left;
+
+	return cns_lease_time_left(c->nodes[o->node], o->lease, &left) == -ENOENT;
+}
+
+static bool gone_on(struct cluster *c, void *arg)
+{
+	const struct on_node *o = arg;
+	Backstay__KvResult *r;
+	bool gone;
+
+	assert_int_equal(cns_read_local(c->nodes[o->node], o->key, strlen(o->key), 0, &r), 0);
+	gone = r->n_kvs == 0;
+	backstay__kv_result__free_unpacked(r, NULL);
+	return gone;
+}
+
+/* Leader A grants a lease (TTL LEASE_TTL) held by a key and keeps it alive at
+ * virtual time t, then the clock stops while the keep-alive's barrier
+ * reaches the followers (at t). Returns the lease; *ret_t is t. */
+static uint64_t kept_alive_then_frozen(struct cluster *c, struct bs_clock *clock, unsigned a,
+				       uint64_t *ret_t)
+{
+	struct call call;
+	uint64_t lease;
+
+	lease_grant(c, a, LEASE_TTL, &call);
+	assert_int_equal(call.status, 0);
+	lease = call.lease;
+	put(c, a, "held", "by-lease", lease, &call);
+	assert_int_equal(call.code, 0);
+	flow_until(c, clock, UINT64_MAX, all_see, "held");
+	flow_until(c, clock, bs_clock_now_ms(clock) + 200, NULL, NULL);
+	*ret_t = bs_clock_now_ms(clock); /* frozen from here */
+	memset(&call, 0, sizeof call);
+	call.req.data = &call;
+	assert_int_equal(cns_lease_keepalive(c->nodes[a], &call.req, lease, call_cb), 0);
+	assert_true(run_until(c, call_done, &call));
+	assert_int_equal(call.status, 0);
+	return lease;
+}
+
+/* The new leader's clocks for leases of earlier terms start at `base`: the
+ * lease expires exactly at base + ttl, not ttl after the election. */
+static void expires_from(struct cluster *c, struct bs_clock *clock, uint64_t lease, uint64_t base)
+{
+	struct cns_status st;
+	struct on_node held, expiring;
+	uint64_t left, now;
+	int n;
+
+	flow_until(c, clock, UINT64_MAX, has_leader, NULL);
+	n = leader_of(c);
+	now = bs_clock_now_ms(clock);
+	assert_true(now < base + LEASE_TTL);
+	cns_node_status(c->nodes[n], &st);
+	assert_int_equal(st.lease_base_ms, base);
+	assert_int_equal(cns_lease_time_left(c->nodes[n], lease, &left), 0);
+	assert_int_equal(left,
+			 base + LEASE_TTL - now); /* not LEASE_TTL: the election does not count */
+
+	held = (struct on_node){.node = (unsigned)n, .key = "held"};
+	flow_until(c, clock, base + LEASE_TTL - 1, NULL, NULL); /* the last valid millisecond */
+	assert_int_equal(leader_of(c), n);
+	assert_false(gone_on(c, &held));
+	assert_int_equal(cns_lease_time_left(c->nodes[n], lease, &left), 0);
+	assert_int_equal(left, 1);
+	/* Expired at base + LEASE_TTL, not a millisecond later (the LeaseExpire is
+	 * submitted while the clock stands there), and gone once committed. */
+	expiring = (struct on_node){.node = (unsigned)n, .lease = lease};
+	flow_until(c, clock, base + LEASE_TTL, lease_expiring, &expiring);
+	assert_int_equal(bs_clock_now_ms(clock), base + LEASE_TTL);
+	flow_until(c, clock, UINT64_MAX, gone_on, &held);
+}
+
+/* The holder's leader dies: the next leader counts the lease from the last
+ * time it heard from that leader (the keep-alive's barrier, at t), so the
+ * lease ends at t + ttl. */
+static void lease_counts_from_last_leader_contact(void **state)
+{
+	struct bs_clock *clock;
+	struct cluster c;
+	uint64_t lease, t;
+	int a;
+
+	(void)state;
+	assert_int_equal(bs_clock_virtual_new(1000000, 11, &clock), 0);
+	cluster_init(&c, 3, 3, clock);
+	flow_until(&c, clock, UINT64_MAX, has_leader, NULL);
+	a = leader_of(&c);
+	lease = kept_alive_then_frozen(&c, clock, (unsigned)a, &t);
+	close_node(&c, (unsigned)a);
+	expires_from(&c, clock, lease, t);
+	cluster_free(&c);
+	bs_clock_free(clock);
+}
+
+/* The same when the next leader heard nothing since it started (all three
+ * went down at t, two came back 500 ms later): it counts from its start. */
+static void lease_counts_from_boot(void **state)
+{
+	struct bs_clock *clock;
+	struct cluster c;
+	uint64_t lease, t;
+	unsigned i;
+	int a;
+
+	(void)state;
+	assert_int_equal(bs_clock_virtual_new(1000000, 12, &clock), 0);
+	cluster_init(&c, 3, 3, clock);
+	flow_until(&c, clock, UINT64_MAX, has_leader, NULL);
+	a = leader_of(&c);
+	lease = kept_alive_then_frozen(&c, clock, (unsigned)a, &t);
+	for (i = 0; i < 3; i++)
+		close_node(&c, i);
+	bs_clock_advance(clock, 500);
+	for (i = 0; i < 3; i++)
+		if (i != (unsigned)a)
+			start_node(&c, i);
+	expires_from(&c, clock, lease, t + 500);
+	cluster_free(&c);
+	bs_clock_free(clock);
+}
+
 int bs_test_node(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +661,8 @@ int bs_test_node(void)
 		cmocka_unit_test(joiner_gets_chunked_snapshot),
 		cmocka_unit_test(quorum_loss_recovery),
 		cmocka_unit_test(transfer_and_remove),
+		cmocka_unit_test(lease_counts_from_last_leader_contact),
+		cmocka_unit_test(lease_counts_from_boot),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, quiet, loud);
