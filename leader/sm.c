@@ -159,6 +159,12 @@ static void on_raft(struct ldr_sm *sm, const struct ldr_event *ev)
 	sm->raft_leader = ev->u.raft.leader;
 	sm->raft_leader_id = ev->u.raft.leader ? sm->set.self_id : ev->u.raft.leader_id;
 	if (n) { /* 0: not known; a leader's k must not drop to 0 for it */
+		/* Other voters: synchronous_standby_names lists them (and the
+		 * adapter makes their slots), so it is set again even when k
+		 * stays the same. */
+		if (n != sm->n_voters ||
+		    memcmp(sm->voters, ev->u.raft.voters, n * sizeof sm->voters[0]) != 0)
+			sm->sync_k = -1;
 		sm->n_voters = n;
 		memcpy(sm->voters, ev->u.raft.voters, n * sizeof sm->voters[0]);
 	}

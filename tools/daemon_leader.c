@@ -154,14 +154,14 @@ static void es_check(void *data)
 /* Free space of every disk_paths entry at least disk_min_space_mb. */
 static bool disks_ok(const struct bs_config *c)
 {
-	const char *const *paths = bs_config_strlist(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_PATHS);
+	size_t i, n = bs_config_list_len(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_PATHS);
 	uint64_t min = (uint64_t)bs_config_int(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_MIN_SPACE_MB)
 		       << 20;
 	struct statvfs sv;
-	size_t i;
 
-	for (i = 0; paths != NULL && paths[i] != NULL; i++)
-		if (statvfs(paths[i], &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < min)
+	for (i = 0; i < n; i++)
+		if (statvfs(bs_config_list_at(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_PATHS, i), &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize < min)
 			return false;
 	return true;
 }

@@ -34,7 +34,7 @@ struct daemon_pg {
 	struct ldr_peer others[LDR_MAX_NODES];
 	unsigned n_others;
 	uint64_t epoch;
-	char sync_names[PGC_SYNC_NAMES_MAX];
+	unsigned sync_k;
 	/* health */
 	struct pgc_req check_req;
 	bool check_busy, check_again;

@@ -27,6 +27,7 @@
 
 #define PG_COMPONENT "postgresql"
 #define READY_TIMEOUT_MS 60000
+#define SKIP 1 /* submit: nothing to do for this op */
 
 static void step(struct daemon_pg *g, int status);
 
@@ -107,8 +108,10 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 		return upstream_of(g, &u) == 0 ? pgc_basebackup(g->pgc, &g->req, &u, chain_cb)
 					       : -ENOENT;
 	case OP_SYNC_CLEAR:
-		return pgc_set_sync_names(g->pgc, &g->req, "", chain_cb);
+		return pgc_set_sync_names(g->pgc, &g->req, NULL, 0, 0, chain_cb);
 	case OP_SLOTS:
+		if (g->n_others == 0)
+			return SKIP;
 		for (i = 0; i < g->n_others; i++)
 			names[i] = g->others[i].app_name;
 		return pgc_create_slots(g->pgc, &g->req, names, g->n_others, chain_cb);
@@ -117,7 +120,9 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 	case OP_EPOCH:
 		return pgc_record_epoch(g->pgc, &g->req, g->epoch, g->app_name, chain_cb);
 	case OP_SYNC:
-		return pgc_set_sync_names(g->pgc, &g->req, g->sync_names, chain_cb);
+		for (i = 0; i < g->n_others; i++)
+			names[i] = g->others[i].app_name;
+		return pgc_set_sync_names(g->pgc, &g->req, names, g->n_others, g->sync_k, chain_cb);
 	default:
 		return 0;
 	}
@@ -145,7 +150,7 @@ static void step(struct daemon_pg *g, int status)
 		rv = submit(g, op);
 		if (rv == 0)
 			return;
-		if (op == OP_START && rv == -EALREADY) {
+		if (rv == SKIP || (op == OP_START && rv == -EALREADY)) {
 			status = 0; /* already running: go on */
 			continue;
 		}
@@ -232,18 +237,9 @@ int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_foll
 int daemon__pg_sync(void *data, unsigned k, const struct ldr_peer *others, unsigned n)
 {
 	struct daemon_pg *g = data;
-	static const int ops[] = {OP_SYNC, OP_END};
-	const char *names[LDR_MAX_NODES];
-	unsigned i;
-	int rv;
+	static const int ops[] = {OP_SLOTS, OP_SYNC, OP_END};
 
 	set_others(g, others, n);
-	for (i = 0; i < g->n_others; i++)
-		names[i] = g->others[i].app_name;
-	if (k > g->n_others)
-		k = g->n_others;
-	rv = pgc_sync_names(names, g->n_others, k, g->sync_names, sizeof g->sync_names);
-	if (rv != 0)
-		return rv;
+	g->sync_k = k < g->n_others ? k : g->n_others;
 	return run(g, LDR_ACT_PG_SYNC, ops);
 }
