@@ -21,7 +21,7 @@ static const struct {
 	{"driver", bs_test_driver},   {"node", bs_test_node},
 	{"lease", bs_test_lease},     {"render", bs_test_render},
 	{"http", bs_test_http},	      {"cli_cluster", bs_test_cli_cluster},
-	{"vip", bs_test_vip},
+	{"vip", bs_test_vip},	      {"pgctl", bs_test_pgctl},
 };
 
 int main(int argc, char **argv)

@@ -30,6 +30,7 @@ int bs_test_lease(void);
 int bs_test_http(void);
 int bs_test_cli_cluster(void);
 int bs_test_vip(void);
+int bs_test_pgctl(void);
 
 /* A fresh empty directory under $TMPDIR for one test; removed (with what it
  * holds, one level deep) by unit_tmpdir_remove(). Paths are static-free:
