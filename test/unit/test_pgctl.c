@@ -3,13 +3,20 @@
  * postgresql.conf and pg_hba.conf byte for byte (pg_hba.conf against the
  * example in chef-backend's install_server_ha.md), the passfile and
  * conninfo quoting, quorum arithmetic and synchronous_standby_names, LSN
- * and progress parsing, the sentinels.
+ * and progress parsing, the sentinels, and a self-signed certificate read
+ * back with OpenSSL. The server side is test/integration/pgctl_test.c.
  */
 #include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pgctl.h"
 #include "pgctl_internal.h"
@@ -471,6 +478,327 @@ static void sentinels(void **state)
 	unit_tmpdir_remove(dir);
 }
 
+/* The certificate's subject field, "" when absent. */
+static void subject_field(X509 *x, int nid, char *buf, int size)
+{
+	buf[0] = '\0';
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), nid, buf, size);
+}
+
+static X509 *read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	assert_non_null(f);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(x);
+	return x;
+}
+
+static EVP_PKEY *read_key(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k;
+
+	assert_non_null(f);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(k);
+	return k;
+}
+
+static void check_cert_files(const char *dir)
+{
+	char crt[512], key[512], text[64];
+	struct stat st;
+	EVP_PKEY *k;
+	X509 *x;
+	int days, secs;
+
+	snprintf(crt, sizeof crt, "%s/ssl/postgresql.crt", dir);
+	snprintf(key, sizeof key, "%s/ssl/postgresql.key", dir);
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(crt, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	x = read_cert(crt);
+	k = read_key(key);
+	assert_int_equal(X509_check_private_key(x, k), 1);
+	assert_int_equal(EVP_PKEY_get_bits(k), 2048);
+	assert_int_equal(X509_verify(x, k), 1); /* self-signed */
+	subject_field(x, NID_countryName, text, sizeof text);
+	assert_string_equal(text, "DE");
+	subject_field(x, NID_organizationName, text, sizeof text);
+	assert_string_equal(text, "Example AG");
+	subject_field(x, NID_organizationalUnitName, text, sizeof text);
+	assert_string_equal(text, "Operations");
+	subject_field(x, NID_commonName, text, sizeof text);
+	assert_string_equal(text, "be1.example.com");
+	assert_int_equal(
+		ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
+	assert_int_equal(days, 30);
+	assert_int_equal(secs, 0);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void cert_self_signed(void **state)
+{
+	char *dir = unit_tmpdir_new(), ssl[512], user[80], errmsg[256];
+	struct passwd *pw = getpwuid(geteuid());
+	struct bs_config *c;
+	struct bs_secrets secrets;
+	struct pgc_node node;
+
+	(void)state;
+	assert_non_null(dir);
+	assert_non_null(pw);
+	snprintf(ssl, sizeof ssl, "'%s/ssl'", dir);
+	snprintf(user, sizeof user, "'%s'", pw->pw_name);
+	{
+		const char *pairs[] = {"ssl.data_dir",
+				       ssl,
+				       "ssl.duration",
+				       "30",
+				       "ssl.company_name",
+				       "'Example AG'",
+				       "ssl.country_name",
+				       "'DE'",
+				       "postgresql.username",
+				       user,
+				       NULL};
+		c = config_with(pairs);
+	}
+	memset(&secrets, 0, sizeof secrets);
+	memset(&node, 0, sizeof node);
+	node.config = c;
+	node.secrets = &secrets;
+	node.state_dir = dir;
+	node.app_name = "be1";
+	node.cert_cn = "be1.example.com";
+	assert_int_equal(pgc_cert_make(&node, errmsg, sizeof errmsg), 0);
+	check_cert_files(dir);
+	assert_int_equal(
+		bs_config_set(c, BS_SET_SSL_COUNTRY_NAME, "'Germany'", errmsg, sizeof errmsg), 0);
+	assert_int_equal(pgc_cert_make(&node, errmsg, sizeof errmsg), -EINVAL);
+	assert_non_null(strstr(errmsg, "two letters"));
+	assert_int_equal(
+		bs_config_set(c, BS_SET_SSL_CERTIFICATE, "'/etc/mine.crt'", errmsg, sizeof errmsg),
+		0);
+	assert_int_equal(pgc_cert_make(&node, errmsg, sizeof errmsg), -EINVAL);
+	assert_string_equal(errmsg, "certificate: ssl.certificate is set; not replacing it");
+	bs_config_free(c);
+	snprintf(ssl, sizeof ssl, "%s/ssl/postgresql.crt", dir);
+	unlink(ssl);
+	snprintf(ssl, sizeof ssl, "%s/ssl/postgresql.key", dir);
+	unlink(ssl);
+	snprintf(ssl, sizeof ssl, "%s/ssl", dir);
+	rmdir(ssl);
+	unit_tmpdir_remove(dir);
+}
+
+static void node_paths(void **state)
+{
+	static const char *const pairs[] = {"data_dir", "'/var/lib/bs'", "postgresql.port", "5433",
+					    NULL};
+	struct bs_config *c = config_with(pairs);
+	struct pgc_node node = {.config = c, .app_name = "be1"};
+	struct pgc_paths *ps = malloc(sizeof *ps);
+	char errmsg[256], longdir[200];
+
+	(void)state;
+	assert_non_null(ps);
+	assert_int_equal(pgc_node_paths(&node, ps, errmsg, sizeof errmsg), 0);
+	assert_string_equal(ps->state_dir, "/var/lib/bs");
+	assert_string_equal(ps->socket_dir, "/var/lib/bs/pgsock");
+	assert_string_equal(ps->passfile, "/var/lib/bs/pgpass");
+	assert_string_equal(ps->data_dir, "/var/lib/backstay/postgresql/15/data");
+	assert_string_equal(ps->cert_file, "/var/lib/backstay/ssl/postgresql.crt");
+	assert_string_equal(ps->key_file, "/var/lib/backstay/ssl/postgresql.key");
+	assert_string_equal(ps->log_file, "/var/log/backstay/postgresql/postgresql.log");
+	memset(longdir, 'x', sizeof longdir - 1);
+	longdir[0] = '/';
+	longdir[sizeof longdir - 1] = '\0';
+	node.socket_dir = longdir;
+	assert_int_equal(pgc_node_paths(&node, ps, errmsg, sizeof errmsg), -ENAMETOOLONG);
+	assert_non_null(strstr(errmsg, "too long for a unix socket"));
+	free(ps);
+	bs_config_free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * The handle without a server: the request contract (no callback inside
+ * the submitting call, refusals without one, exactly one otherwise,
+ * -ECANCELED on close) and the errors of an unreachable PostgreSQL.
+ */
+struct outcome {
+	int calls, status;
+	bool submitting;
+	char errmsg[256];
+};
+
+static void outcome_cb(struct pgc_req *req, int status)
+{
+	struct outcome *o = req->data;
+
+	assert_false(o->submitting); /* never from inside the submitting call */
+	o->calls++;
+	o->status = status;
+	snprintf(o->errmsg, sizeof o->errmsg, "%s", req->errmsg);
+}
+
+static void run_until(uv_loop_t *loop, const int *calls)
+{
+	while (*calls == 0)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void closed_cb(void *data)
+{
+	*(bool *)data = true;
+}
+
+struct handle_fixture {
+	uv_loop_t loop;
+	char *dir;
+	struct bs_config *config;
+	struct bs_secrets secrets;
+	struct pgc *p;
+};
+
+static void fixture_open(struct handle_fixture *f)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	char user[80], data[600], logdir[600], errmsg[256];
+	const char *pairs[7];
+	struct pgc_node node;
+
+	assert_non_null(pw);
+	f->dir = unit_tmpdir_new();
+	assert_non_null(f->dir);
+	snprintf(user, sizeof user, "'%s'", pw->pw_name);
+	snprintf(data, sizeof data, "'%s/data'", f->dir);
+	snprintf(logdir, sizeof logdir, "'%s/log'", f->dir);
+	pairs[0] = "postgresql.username", pairs[1] = user;
+	pairs[2] = "postgresql.data_dir", pairs[3] = data;
+	pairs[4] = "postgresql.log_directory", pairs[5] = logdir;
+	pairs[6] = NULL;
+	f->config = config_with(pairs);
+	memset(&f->secrets, 0, sizeof f->secrets);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	memset(&node, 0, sizeof node);
+	node.loop = &f->loop;
+	node.config = f->config;
+	node.secrets = &f->secrets;
+	node.state_dir = f->dir;
+	node.app_name = "a";
+	assert_int_equal(pgc_new(&node, NULL, NULL, &f->p, errmsg, sizeof errmsg), 0);
+	assert_string_equal(pgc_paths(f->p)->socket_dir + strlen(f->dir), "/pgsock");
+}
+
+static void fixture_close(struct handle_fixture *f)
+{
+	bool closed = false;
+
+	pgc_close(f->p, closed_cb, &closed);
+	while (!closed)
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	bs_config_free(f->config);
+	unit_tmpdir_remove(f->dir);
+}
+
+static void handle_unreachable_server(void **state)
+{
+	struct handle_fixture f;
+	struct outcome o = {0};
+	struct pgc_req req;
+
+	(void)state;
+	fixture_open(&f);
+	memset(&req, 0, sizeof req);
+	req.data = &o;
+	o.submitting = true;
+	assert_int_equal(pgc_exec(f.p, &req, "SELECT 1", 0, outcome_cb), 0);
+	o.submitting = false;
+	run_until(&f.loop, &o.calls);
+	assert_int_equal(o.status, -ECONNREFUSED);
+	assert_non_null(strstr(o.errmsg, "exec: connecting: connection to server on socket"));
+
+	memset(&o, 0, sizeof o);
+	o.submitting = true;
+	assert_int_equal(pgc_query_state(f.p, &req, outcome_cb), 0);
+	o.submitting = false;
+	run_until(&f.loop, &o.calls);
+	assert_int_equal(o.status, 0); /* asked: the answer is "unreachable" */
+	assert_false(req.state.reachable);
+	assert_non_null(strstr(o.errmsg, "state query: connecting: "));
+
+	memset(&o, 0, sizeof o);
+	assert_int_equal(pgc_wait_ready(f.p, &req, 250, outcome_cb), 0);
+	run_until(&f.loop, &o.calls);
+	assert_int_equal(o.status, -ETIMEDOUT);
+	assert_non_null(strstr(o.errmsg, "wait ready: not ready in time; last: connecting: "));
+
+	memset(&o, 0, sizeof o);
+	assert_int_equal(pgc_stop(f.p, &req, PGC_STOP_FAST, 0, outcome_cb), 0);
+	run_until(&f.loop, &o.calls);
+	assert_int_equal(o.status, 0); /* not running: stopped */
+	assert_int_equal(o.calls, 1);
+	fixture_close(&f);
+}
+
+static void handle_refusals_and_close(void **state)
+{
+	const char *bad_slot[] = {"Bad-Name"}, *one[] = {"b"};
+	struct pgc_upstream up = {.host = "127.0.0.1", .port = 1};
+	struct pgc_start_opts start = {.as_primary = true};
+	struct outcome o1 = {0}, o2 = {0}, o3 = {0};
+	struct pgc_req r1, r2, r3;
+	struct handle_fixture f;
+	char errmsg[256];
+
+	(void)state;
+	fixture_open(&f);
+	memset(&r1, 0, sizeof r1);
+	memset(&r2, 0, sizeof r2);
+	memset(&r3, 0, sizeof r3);
+	r1.data = &o1;
+	r2.data = &o2;
+	r3.data = &o3;
+	assert_int_equal(pgc_create_slots(f.p, &r1, bad_slot, 1, outcome_cb), -EINVAL);
+	assert_non_null(strstr(r1.errmsg, "'Bad-Name' is not a slot name"));
+	assert_int_equal(pgc_create_slots(f.p, &r1, bad_slot, 0, outcome_cb), -EINVAL);
+	assert_int_equal(pgc_set_sync_names(f.p, &r1, one, 1, 2, outcome_cb), -EINVAL);
+	assert_int_equal(pgc_record_epoch(f.p, &r1, 1, "", outcome_cb), -EINVAL);
+	assert_int_equal(pgc_exec(f.p, &r1, NULL, 0, outcome_cb), -EINVAL);
+	up.port = 0;
+	assert_int_equal(pgc_repoint(f.p, &r1, &up, outcome_cb), -EINVAL);
+	assert_int_equal(pgc_sentinel_set(f.dir, PGC_NO_START_PGSQL, errmsg, sizeof errmsg), 0);
+	assert_int_equal(pgc_start(f.p, &r1, &start, outcome_cb), -EPERM);
+	assert_non_null(strstr(r1.errmsg, "no-start-pgsql exists"));
+	assert_false(pgc_running(f.p));
+	assert_int_equal(pgc_pid(f.p), 0);
+	assert_false(pgc_progress(f.p, &(struct pgc_progress){0}));
+
+	/* Queued and running requests end with -ECANCELED when the handle
+	 * closes; nothing runs after. */
+	assert_int_equal(pgc_wait_ready(f.p, &r1, 10000, outcome_cb), 0);
+	assert_int_equal(pgc_exec(f.p, &r2, "SELECT 1", 10000, outcome_cb), 0);
+	assert_int_equal(pgc_stop(f.p, &r3, PGC_STOP_IMMEDIATE, 0, outcome_cb), 0);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	fixture_close(&f);
+	assert_int_equal(o1.calls, 1);
+	assert_int_equal(o1.status, -ECANCELED);
+	assert_int_equal(o2.calls, 1);
+	assert_int_equal(o2.status, -ECANCELED);
+	assert_string_equal(o2.errmsg, "exec: cancelled: the handle is closing");
+	assert_int_equal(o3.calls, 1); /* the stop had ended (0) or was cancelled */
+}
+
 int bs_test_pgctl(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +815,10 @@ int bs_test_pgctl(void)
 		cmocka_unit_test(lsn_refuses_malformed),
 		cmocka_unit_test(progress_lines),
 		cmocka_unit_test(sentinels),
+		cmocka_unit_test(cert_self_signed),
+		cmocka_unit_test(node_paths),
+		cmocka_unit_test(handle_unreachable_server),
+		cmocka_unit_test(handle_refusals_and_close),
 	};
 	return cmocka_run_group_tests_name("pgctl", tests, NULL, NULL);
 }
