@@ -35,6 +35,7 @@ static const struct {
 	{"es_probe", bs_test_es_probe},
 	{"leader_http", bs_test_leader_http},
 	{"leader", bs_test_leader},
+	{"pgctl", bs_test_pgctl},
 };
 
 int main(int argc, char **argv)

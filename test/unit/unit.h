@@ -34,6 +34,7 @@ int bs_test_vip(void);
 int bs_test_es_probe(void);
 int bs_test_leader_http(void);
 int bs_test_leader(void);
+int bs_test_pgctl(void);
 
 /* A fresh empty directory under $TMPDIR for one test; removed (with what it
  * holds, one level deep) by unit_tmpdir_remove(). Paths are static-free:
