@@ -765,7 +765,7 @@ static void cluster_status_json_fields(void **state)
 		.timeline = 3,
 		.serving = false,
 		.why = "follow: upstream node 101"};
-	static const struct cs_module_expect none = {NULL};
+	static const struct cs_module_expect none = {.role = NULL};
 	struct cluster c;
 	const json_t *nodes, *unreachable;
 	json_t *doc;
