@@ -28,6 +28,8 @@ static void rearm(struct ldr_orch *o)
 		return;
 	if (o->next_health_ms < due)
 		due = o->next_health_ms;
+	if (o->ready_poll && now + LDR_READY_POLL_MS < due)
+		due = now + LDR_READY_POLL_MS;
 	uv_timer_start(&o->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
@@ -59,6 +61,9 @@ void ldr_orch_raft_changed(struct ldr_orch *o)
 	unsigned i, n = 0;
 
 	cns_node_status(o->c.node, &st);
+	/* The node tells us of role changes, not of its own-term barrier
+	 * being applied: while it leads but is not ready, look again soon. */
+	o->ready_poll = st.role == CNS_LEADER && !st.ready;
 	ev.u.raft.leader = st.role == CNS_LEADER && st.ready;
 	ev.u.raft.leader_id = st.leader_id;
 	for (i = 0; i < st.n_members && n < LDR_MAX_NODES; i++)
@@ -285,11 +290,11 @@ void ldr_orch_done(struct ldr_orch *o, enum ldr_action_type action, int status)
 
 	if (status != 0)
 		bs_warn(LDR_COMPONENT, "%s failed: %s",
-			action == LDR_ACT_PG_FOLLOW	 ? "following"
+			action == LDR_ACT_PG_FOLLOW    ? "following"
 			: action == LDR_ACT_PG_PROMOTE ? "promotion"
-			: action == LDR_ACT_PG_STOP	 ? "stopping PostgreSQL"
-			: action == LDR_ACT_PG_START	 ? "starting PostgreSQL"
-							 : "synchronous_standby_names",
+			: action == LDR_ACT_PG_STOP    ? "stopping PostgreSQL"
+			: action == LDR_ACT_PG_START   ? "starting PostgreSQL"
+						       : "synchronous_standby_names",
 			bs_strerror(status));
 	ev.u.done.action = (int)action;
 	ev.u.done.status = status;

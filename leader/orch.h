@@ -25,9 +25,9 @@
 /* Replicated keys (docs/leader.md §2). */
 #define LDR_KEY_LEADER "pg/leader"
 #define LDR_KEY_EPOCH "pg/epoch"
-#define LDR_KEY_CLUSTER_FAILOVER "cluster/failover"	    /* "enabled" | "disabled" */
+#define LDR_KEY_CLUSTER_FAILOVER "cluster/failover"    /* "enabled" | "disabled" */
 #define LDR_KEY_NODE_FAILOVER "cluster/node_failover/" /* + guid */
-#define LDR_KEY_MEMBERS "cluster/members/"		    /* + id as 16 hex: {"publish_address"} */
+#define LDR_KEY_MEMBERS "cluster/members/"	       /* + id as 16 hex: {"publish_address"} */
 
 /* A member as PostgreSQL sees it. */
 struct ldr_peer {

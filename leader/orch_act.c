@@ -300,15 +300,27 @@ static void round_done(struct ldr_orch *o)
 	unsigned i;
 
 	o->collecting = false;
+	o->round++; /* answers still on their way belong to no round now */
 	for (i = 0; i < o->n_reports && ev.u.reports.n < LDR_MAX_NODES; i++)
-		if (o->reports[i].id != 0)
+		if (o->reports[i].id != 0 && o->answered[i])
 			ev.u.reports.r[ev.u.reports.n++] = o->reports[i];
 	ldr__step(o, &ev);
 }
 
-static void round_left(struct ldr_orch *o)
+/* Every voter answered or gave up, or a majority answered with an LSN:
+ * any majority holds every acknowledged commit (docs/leader.md §3), so
+ * the slowest (a dead or cut-off node's timeout) need not be waited for. */
+static void round_check(struct ldr_orch *o)
 {
-	if (--o->collect_left == 0)
+	unsigned i, with_lsn = 0, settled = 0;
+
+	if (!o->collecting || o->asking)
+		return;
+	for (i = 0; i < o->n_reports; i++) {
+		settled += o->answered[i] || o->reports[i].id == 0;
+		with_lsn += o->answered[i] && o->reports[i].has_lsn;
+	}
+	if (settled == o->n_reports || with_lsn > o->n_reports / 2)
 		round_done(o);
 }
 
@@ -334,19 +346,23 @@ static void on_report(struct cns_peer_req *preq, int status, const Backstay__Ctl
 	struct ldr__collect_call *call = preq->data;
 	struct ldr_orch *o = call->o;
 	struct ldr_report *r = &o->reports[call->slot];
-	uint64_t id = r->id;
 
 	o->inflight--;
+	o->call_busy[call->slot] = false;
 	if (o->closing) {
 		ldr__maybe_free(o);
 		return;
 	}
+	if (call->round != o->round || !o->collecting)
+		return; /* a round already decided */
 	if (status != 0 || !report_parse(resp, r)) {
-		memset(r, 0, sizeof *r);
-		bs_debug(LDR_COMPONENT, "report from %" PRIx64 ": %s", id,
+		bs_debug(LDR_COMPONENT, "report from %" PRIx64 ": %s", r->id,
 			 status != 0 ? bs_strerror(status) : "malformed answer");
+		r->id = 0;
+	} else {
+		o->answered[call->slot] = true;
 	}
-	round_left(o);
+	round_check(o);
 }
 
 static void ask(struct ldr_orch *o, unsigned slot)
@@ -356,19 +372,22 @@ static void ask(struct ldr_orch *o, unsigned slot)
 
 	call->o = o;
 	call->slot = slot;
+	call->round = o->round;
 	call->preq.data = call;
 	req.id = slot + 1;
 	req.verb = "pg.report";
 	if (cns_peer_call(o->c.node, &call->preq, o->reports[slot].id, &req,
 			  (unsigned)o->c.set.collect_timeout_ms, on_report) != 0) {
 		o->reports[slot].id = 0;
-		round_left(o);
 		return;
 	}
+	o->call_busy[slot] = true;
 	o->inflight++;
 }
 
-/* Ask every voter; this node answers itself with a fresh sample. */
+/* Ask every voter; this node answers itself with a fresh sample. A call
+ * of an earlier round still in flight keeps its slot's struct busy: that
+ * voter is left out of this round. */
 static void collect(struct ldr_orch *o)
 {
 	unsigned i;
@@ -376,20 +395,23 @@ static void collect(struct ldr_orch *o)
 	if (o->collecting)
 		return;
 	o->collecting = true;
+	o->asking = true;
 	o->n_reports = o->n_voters;
-	o->collect_left = o->n_voters + 1; /* + 1: held until every ask is sent */
 	memset(o->reports, 0, sizeof o->reports);
+	memset(o->answered, 0, sizeof o->answered);
 	for (i = 0; i < o->n_voters; i++) {
 		o->reports[i].id = o->voters[i];
 		if (o->voters[i] == o->c.set.self_id)
 			o->self_report_wanted = true;
-		else
+		else if (!o->call_busy[i])
 			ask(o, i);
+		else
+			o->reports[i].id = 0;
 	}
+	o->asking = false;
 	if (o->self_report_wanted)
 		o->c.ad.pg_check(o->c.ad.data); /* answered in ldr__answer_pending */
-	else
-		round_left(o);
+	round_check(o);
 }
 
 /* The fresh sample for our own place in a round. */
@@ -401,10 +423,11 @@ void ldr__self_round(struct ldr_orch *o)
 		return;
 	o->self_report_wanted = false;
 	for (i = 0; i < o->n_reports; i++)
-		if (o->reports[i].id == o->c.set.self_id)
+		if (o->reports[i].id == o->c.set.self_id) {
 			ldr__self_report(o, &o->reports[i]);
-	round_left(o);
-	round_left(o);
+			o->answered[i] = true;
+		}
+	round_check(o);
 }
 
 /* ---- the rest ---------------------------------------------------------------------- */

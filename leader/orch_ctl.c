@@ -12,7 +12,6 @@
 
 #include "orch_internal.h"
 
-
 /* ---- members --------------------------------------------------------------------- */
 
 bool ldr__peer(struct ldr_orch *o, uint64_t id, struct ldr_peer *ret_peer)
@@ -147,8 +146,8 @@ static uint64_t member_by_name(struct ldr_orch *o, const char *name)
 	if (cns_read_local(o->c.node, LDR_KEY_MEMBERS, strlen(LDR_KEY_MEMBERS), 0, &r) != 0)
 		return 0;
 	for (i = 0; i < r->n_kvs && id == 0; i++) {
-		json_t *j = json_loadb((const char *)r->kvs[i]->value.data,
-				       r->kvs[i]->value.len, 0, NULL);
+		json_t *j = json_loadb((const char *)r->kvs[i]->value.data, r->kvs[i]->value.len, 0,
+				       NULL);
 		const char *n = json_string_value(json_object_get(j, "name"));
 		const char *a = json_string_value(json_object_get(j, "publish_address"));
 
@@ -172,8 +171,8 @@ void ldr__cmd_done(struct ldr_orch *o, const struct ldr_action *a)
 		snprintf(msg, sizeof msg, "%s leads at epoch %" PRIu64,
 			 ldr__name(o, o->holder, msg + 200, 56), o->holder_epoch);
 	else
-		snprintf(msg, sizeof msg, "%s", o->sm.why[0] != '\0' ? o->sm.why
-								 : bs_strerror(a->status));
+		snprintf(msg, sizeof msg, "%s",
+			 o->sm.why[0] != '\0' ? o->sm.why : bs_strerror(a->status));
 	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, a->status, msg, NULL);
 }
 
@@ -185,10 +184,9 @@ static bool command(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlReq
 
 	if (!o->raft_leader) {
 		cns_node_status(o->c.node, &st);
-		(void)ldr__reply(o, conn_id, req->id, BS_E_NOT_LEADER,
-				 st.leader_id != 0 && st.leader_id != st.id ? st.leader_address
-									    : "",
-				 NULL);
+		(void)ldr__reply(
+			o, conn_id, req->id, BS_E_NOT_LEADER,
+			st.leader_id != 0 && st.leader_id != st.id ? st.leader_address : "", NULL);
 		return true;
 	}
 	if (o->cmd_waiting) {
@@ -245,15 +243,15 @@ json_t *ldr_orch_status_json(struct ldr_orch *o)
 	j = json_pack("{s:s, s:b, s:s, s:I, s:I, s:b, s:s, s:b, s:b, s:I, s:s, s:I, s:s, s:i, "
 		      "s:I, s:b}",
 		      "state", ldr_state_name(sm->state), "eligible", sm->blocks == 0, "blocked",
-		      blocks, "holder", (json_int_t)o->holder, "epoch",
-		      (json_int_t)o->holder_epoch, "serving", ldr_serving(sm), "why", sm->why,
-		      "pg_ok", o->sample_known && o->last_sample.ok, "in_recovery",
+		      blocks, "holder", (json_int_t)o->holder, "epoch", (json_int_t)o->holder_epoch,
+		      "serving", ldr_serving(sm), "why", sm->why, "pg_ok",
+		      o->sample_known && o->last_sample.ok, "in_recovery",
 		      o->last_sample.in_recovery, "timeline", (json_int_t)o->last_sample.timeline,
 		      "lsn", lsn, "standbys_streaming",
 		      (json_int_t)o->last_sample.standbys_streaming, "es",
 		      !o->c.set.es_enabled ? "disabled"
-		      : o->es_ok	    ? "healthy"
-					    : "unhealthy",
+		      : o->es_ok	   ? "healthy"
+					   : "unhealthy",
 		      "progress", o->progress, "failovers", (json_int_t)sm->failovers,
 		      "partially_synced", (sm->blocks & LDR_BLOCK_UNSYNCED) != 0);
 	return j;

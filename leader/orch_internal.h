@@ -7,12 +7,14 @@
 #define LDR_COMPONENT "leader"
 #define LDR_PENDING_MAX 16 /* report requests waiting for a fresh sample */
 #define LDR_VALUE_MAX 512
+#define LDR_READY_POLL_MS 5 /* leading, barrier not applied yet: look again after */
 
 /* One peer's answer in a report round. */
 struct ldr__collect_call {
 	struct cns_peer_req preq;
 	struct ldr_orch *o;
 	unsigned slot;
+	uint64_t round;
 };
 
 struct ldr__pending {
@@ -28,6 +30,7 @@ struct ldr_orch {
 	void (*close_cb)(void *data);
 	void *close_data;
 	bool timer_closed;
+	bool ready_poll;
 	unsigned inflight; /* consensus requests and peer calls not yet called back */
 	/* facts as last given to the state machine */
 	bool raft_leader;
@@ -47,8 +50,10 @@ struct ldr_orch {
 	struct cns_req acquire_req, renew_req, release_req, revoke_req;
 	bool acquire_busy, renew_busy, release_busy, revoke_busy;
 	/* a report round */
-	bool collecting;
-	unsigned collect_left;
+	bool collecting, asking;
+	uint64_t round; /* rounds decided so far: an answer for an older one is late */
+	bool answered[LDR_MAX_NODES];
+	bool call_busy[LDR_MAX_NODES];
 	struct ldr_report reports[LDR_MAX_NODES];
 	unsigned n_reports;
 	struct ldr__collect_call calls[LDR_MAX_NODES];

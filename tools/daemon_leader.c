@@ -160,7 +160,8 @@ static bool disks_ok(const struct bs_config *c)
 	struct statvfs sv;
 
 	for (i = 0; i < n; i++)
-		if (statvfs(bs_config_list_at(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_PATHS, i), &sv) == 0 &&
+		if (statvfs(bs_config_list_at(c, BS_SET_LEADERL_HEALTH_CHECK_DISK_PATHS, i), &sv) ==
+			    0 &&
 		    (uint64_t)sv.f_bavail * sv.f_frsize < min)
 			return false;
 	return true;
@@ -281,9 +282,9 @@ static void publish(void *data)
 	g->view.blocked = (sm->blocks & (LDR_BLOCK_NODE | LDR_BLOCK_CLUSTER)) != 0;
 	g->view.partially_synced = (sm->blocks & LDR_BLOCK_UNSYNCED) != 0;
 	g->view.pg_healthy = (sm->blocks & LDR_BLOCK_PG) == 0 && sm->pg_known;
-	g->view.es = !sm->set.es_enabled			? CLI_LEADER_ES_DISABLED
+	g->view.es = !sm->set.es_enabled		? CLI_LEADER_ES_DISABLED
 		     : (sm->blocks & LDR_BLOCK_ES) == 0 ? CLI_LEADER_ES_HEALTHY
-							 : CLI_LEADER_ES_UNHEALTHY;
+							: CLI_LEADER_ES_UNHEALTHY;
 	g->view.failovers_total = sm->failovers;
 	cli__leader_http_publish(g->http, &g->view);
 }

@@ -6,8 +6,8 @@
 #ifndef BS_TOOLS_DAEMON_LEADER_H
 #define BS_TOOLS_DAEMON_LEADER_H
 
-#include "leader.h"
 #include "es_probe.h"
+#include "leader.h"
 #include "leader_http.h"
 #include "orch.h"
 #include "pgctl.h"
@@ -21,8 +21,8 @@ struct daemon_pg {
 	struct ldr_orch *orch;
 	struct pgc *pgc;
 	bool closing;
-	int port;		/* postgresql.port, the same on every node */
-	char app_name[32];	/* this node's: backstay_<id hex> */
+	int port;	   /* postgresql.port, the same on every node */
+	char app_name[32]; /* this node's: backstay_<id hex> */
 	/* the chain of pgctl requests that runs one adapter call */
 	struct pgc_req req;
 	bool busy;

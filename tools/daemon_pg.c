@@ -31,12 +31,38 @@
 
 static void step(struct daemon_pg *g, int status);
 
+enum stage_op {
+	OP_END,
+	OP_START,
+	OP_READY,
+	OP_STOP_FAST,
+	OP_STOP_IMMEDIATE,
+	OP_REPOINT,
+	OP_REWIND,
+	OP_BASEBACKUP,
+	OP_SYNC_CLEAR,
+	OP_SLOTS,
+	OP_PROMOTE,
+	OP_EPOCH,
+	OP_SYNC
+};
+
+static const char *const op_done[] = {
+	[OP_REWIND] = "pg_rewind against %s: done, starting as its standby",
+	[OP_BASEBACKUP] = "base backup from %s: done, starting as its standby",
+	[OP_REPOINT] = "following %s (re-pointed, no restart)",
+	[OP_PROMOTE] = "promoted: this node's PostgreSQL is the primary",
+};
+
 static void chain_cb(struct pgc_req *req, int status)
 {
 	struct daemon_pg *g = req->data;
+	int op = g->stage > 0 ? g->chain[g->stage - 1] : OP_END;
 
 	if (status != 0)
 		bs_warn(PG_COMPONENT, "%s", req->errmsg);
+	else if (op < (int)(sizeof op_done / sizeof op_done[0]) && op_done[op] != NULL)
+		bs_info(PG_COMPONENT, op_done[op], g->upstream.host);
 	if (status == -ECANCELED && g->closing)
 		return;
 	step(g, status);
@@ -73,10 +99,6 @@ static bool data_dir_empty(struct daemon_pg *g)
 
 /* ---- the chains --------------------------------------------------------------------- */
 
-enum stage_op { OP_END, OP_START, OP_READY, OP_STOP_FAST, OP_STOP_IMMEDIATE, OP_REPOINT,
-		OP_REWIND, OP_BASEBACKUP, OP_SYNC_CLEAR, OP_SLOTS, OP_PROMOTE, OP_EPOCH,
-		OP_SYNC };
-
 static int submit(struct daemon_pg *g, enum stage_op op)
 {
 	struct pgc_start_opts so = {0};
@@ -87,6 +109,10 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 	g->req.data = g;
 	switch (op) {
 	case OP_START:
+		/* The state machine guards the no-start sentinel (it starts a
+		 * deposed leader only to rejoin or when an operator forces it);
+		 * pgctl's refusal is for everyone else. */
+		so.override_no_start = true;
 		so.upstream = upstream_of(g, &u) == 0 ? &u : NULL;
 		return pgc_start(g->pgc, &g->req, &so, chain_cb);
 	case OP_READY:
@@ -100,9 +126,8 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 		return upstream_of(g, &u) == 0 ? pgc_repoint(g->pgc, &g->req, &u, chain_cb)
 					       : -ENOENT;
 	case OP_REWIND:
-		return upstream_of(g, &u) == 0
-			       ? pgc_rewind(g->pgc, &g->req, &u, false, chain_cb)
-			       : -ENOENT;
+		return upstream_of(g, &u) == 0 ? pgc_rewind(g->pgc, &g->req, &u, false, chain_cb)
+					       : -ENOENT;
 	case OP_BASEBACKUP:
 		g->req.progress_cb = daemon__pg_progress;
 		return upstream_of(g, &u) == 0 ? pgc_basebackup(g->pgc, &g->req, &u, chain_cb)
@@ -154,8 +179,8 @@ static void step(struct daemon_pg *g, int status)
 			status = 0; /* already running: go on */
 			continue;
 		}
-		bs_warn(PG_COMPONENT, "%s", g->req.errmsg[0] != '\0' ? g->req.errmsg
-								   : bs_strerror(rv));
+		bs_warn(PG_COMPONENT, "%s",
+			g->req.errmsg[0] != '\0' ? g->req.errmsg : bs_strerror(rv));
 		status = rv;
 	}
 }
@@ -221,8 +246,7 @@ int daemon__pg_promote(void *data, uint64_t epoch, const struct ldr_peer *others
 int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_follow_mode mode)
 {
 	struct daemon_pg *g = data;
-	static const int repoint[] = {OP_REPOINT, OP_END},
-			 start[] = {OP_START, OP_READY, OP_END},
+	static const int repoint[] = {OP_REPOINT, OP_END}, start[] = {OP_START, OP_READY, OP_END},
 			 rewind[] = {OP_STOP_FAST, OP_REWIND, OP_START, OP_READY, OP_END},
 			 copy[] = {OP_STOP_FAST, OP_BASEBACKUP, OP_START, OP_READY, OP_END};
 

@@ -35,7 +35,7 @@ NH_NAME="pg-failover $SCENARIO"
 . "$HERE/pg_cluster.sh"
 
 nh_setup 3
-pgc_up 3
+pgc_up 3 ${PGC_EXTRA:+"$PGC_EXTRA"}
 
 leader=$(pgc_wait_leader) || nh_fail "no leader"
 nh_log "backend-$leader leads"
@@ -77,7 +77,9 @@ partition)
 	heal
 	pgc_verify
 	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
-	nh_log "backend-$leader rejoined as a follower after the heal"
+	grep -q "pg_rewind against $(host_ip "$new"): done" "$(host_dir "$leader")/log/backstay.log" ||
+		nh_fail "backend-$leader rejoined without pg_rewind"
+	nh_log "backend-$leader rejoined as a follower after the heal (pg_rewind)"
 	;;
 pgcrash)
 	pgc_write_start 8
