@@ -67,7 +67,8 @@ table=$(bs 2 status) || fail "status: $table"
 grep -qE "^consensus +running \(pid [0-9]+\) +0d 0h [0-9]+m [0-9]+s +health: green; healthy nodes: $NODES/$NODES; leader: backend-" <<<"$table" ||
 	fail "status table: $table"
 for row in leader postgresql elasticsearch; do
-	grep -qE "^$row .*not (built|managed|checked) yet" <<<"$table" || fail "status row $row: $table"
+	# These clusters run without PostgreSQL (postgresql.enable false).
+	grep -qE "^$row +not managed .*postgresql.enable false" <<<"$table" || fail "status row $row: $table"
 done
 bs 2 status --json | python3 -c '
 import json, sys
@@ -83,11 +84,18 @@ table=$(bs 3 cluster-status) || fail "cluster-status: $table"
 cstatus 3 | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-rows = [l.split() for l in sys.argv[1].splitlines()]
-assert rows[0][:6] == ["Name", "IP", "GUID", "Role", "PG", "ES"], rows[0]
+import re
+lines = sys.argv[1].splitlines()
+# Columns are left-aligned and at least two spaces apart; cells may hold
+# one space ("not managed"): cut where the header columns start.
+starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
+head = [lines[0][a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+assert head[:6] == ["Name", "IP", "GUID", "Role", "PG", "ES"], head
+rows = [[l[a:b].strip() for a, b in zip(starts, starts[1:] + [None])] for l in lines[1:]]
 for x in d["nodes"]:
     row = next(r for r in rows if r and r[0] == x["name"])
     assert row[1] == x["ip"] and row[2] == x["guid"] and len(x["guid"]) == 32, (row, x)
+    assert row[3] == x["role"] == "not managed", (row, x)
     assert row[6] == x["consensus"] and row[7] == x["failover"], (row, x)
 ' "$table" || fail "cluster-status table and JSON disagree: $table"
 
