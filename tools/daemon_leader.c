@@ -71,6 +71,32 @@ static uint64_t member_at(struct daemon *d, const char *host)
 
 static void pg_check(void *data);
 
+static void on_slots(struct pgc_req *req, int status)
+{
+	struct daemon_pg *g = req->data;
+
+	g->slots_busy = false;
+	if (status != 0 && !g->closing)
+		bs_warn(LEADER_COMPONENT, "replication slots: %s", req->errmsg);
+}
+
+/* The serving primary keeps a slot for every other voter, whatever
+ * happened to them (dropped by hand, invalidated): a follower back after
+ * a base backup streams through it. One idempotent query per check. */
+static void keep_slots(struct daemon_pg *g, const struct ldr_pg_sample *s)
+{
+	const char *names[LDR_MAX_NODES];
+	unsigned i;
+
+	if (!g->serving || !s->ok || s->in_recovery || g->slots_busy || g->n_others == 0)
+		return;
+	for (i = 0; i < g->n_others; i++)
+		names[i] = g->others[i].app_name;
+	g->slots_req = (struct pgc_req){.data = g};
+	if (pgc_create_slots(g->pgc, &g->slots_req, names, g->n_others, on_slots) == 0)
+		g->slots_busy = true;
+}
+
 static void on_state_answer(struct pgc_req *req, int status)
 {
 	struct daemon_pg *g = req->data;
@@ -94,6 +120,7 @@ static void on_state_answer(struct pgc_req *req, int status)
 	g->view.lsn = s.lsn;
 	g->view.timeline = s.timeline;
 	g->view.streaming_followers = s.standbys_streaming;
+	keep_slots(g, &s);
 	ldr_orch_pg_sample(g->orch, &s);
 	if (g->check_again && !g->closing) {
 		g->check_again = false;

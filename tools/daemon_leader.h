@@ -36,7 +36,8 @@ struct daemon_pg {
 	uint64_t epoch;
 	unsigned sync_k;
 	/* health */
-	struct pgc_req check_req;
+	struct pgc_req check_req, slots_req;
+	bool slots_busy;
 	bool check_busy, check_again;
 	unsigned gen, check_gen; /* gen: chains finished; a check from an older gen is stale */
 	struct ldr_es_probe *es;

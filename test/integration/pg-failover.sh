@@ -14,6 +14,12 @@
 #              row lost either time
 #   blocked    set-cluster-failover off: killing the leader's PostgreSQL
 #              moves nothing; on again: it moves
+#   es         the Elasticsearch health of the leader (an es_fixture per
+#              host, serving Elasticsearch's _cluster/health answers; not
+#              Elasticsearch) turns red: leadership moves to a healthy node
+#   behind     a follower stopped while the leader writes and recycles the
+#              WAL it would need (its slot dropped, wal_keep_size small):
+#              started again, it cannot stream, and gets a base backup
 #
 # Safety: netns_lib.sh (traffic only inside this run's namespaces, bounded
 # waits, cleanup on every exit, leftovers of killed runs removed first).
@@ -35,7 +41,22 @@ NH_NAME="pg-failover $SCENARIO"
 . "$HERE/pg_cluster.sh"
 
 nh_setup 3
-pgc_up 3 ${PGC_EXTRA:+"$PGC_EXTRA"}
+extra=()
+[ -z "${PGC_EXTRA:-}" ] || extra+=("$PGC_EXTRA")
+case $SCENARIO in
+es)
+	: "${ES_FIXTURE:?}"
+	for i in 1 2 3; do
+		echo green >"$NH_TMP/es-mode-$i"
+		on "$i" "$ES_FIXTURE" --exit-with-parent 127.0.0.1 9200 "$NH_TMP/es-mode-$i" >/dev/null &
+	done
+	extra+=("elasticsearch.enable true" "leaderl.health_check.max_elasticsearch_failures 2")
+	;;
+behind)
+	extra+=("postgresql.wal_keep_segments 1" "postgresql.max_wal_size 4" "postgresql.min_wal_size 2")
+	;;
+esac
+pgc_up 3 "${extra[@]}"
 
 leader=$(pgc_wait_leader) || nh_fail "no leader"
 nh_log "backend-$leader leads"
@@ -116,6 +137,33 @@ blocked)
 	nh_log "no failover while blocked"
 	on 1 "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
 	pgc_wait_leader 0 60 >/dev/null || nh_fail "no leader after failover on"
+	;;
+es)
+	pgc_write_start 10
+	sleep 2
+	echo red >"$NH_TMP/es-mode-$leader"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "leadership did not move off backend-$leader (Elasticsearch red)"
+	nh_log "backend-$leader's Elasticsearch (fixture) red: backend-$new leads"
+	pgc_write_wait
+	pgc_verify
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not follow: $(pgc_state "$leader")"
+	;;
+behind)
+	lag=$((leader % 3 + 1))
+	on "$lag" "$BACKSTAY" stop >/dev/null || nh_fail "backstay stop on backend-$lag"
+	pgc_sql "$leader" "select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active" >/dev/null ||
+		nh_fail "dropping the stopped follower's slot"
+	pgc_write_start 6
+	pgc_write_wait
+	for _ in 1 2 3 4 5 6; do # recycle the WAL: 96 MB of it, a checkpoint each time
+		pgc_sql "$leader" "create table if not exists filler(x text); insert into filler select repeat('x', 1000) from generate_series(1, 16000); delete from filler; select pg_switch_wal(); checkpoint" >/dev/null
+	done
+	on "$lag" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$lag"
+	pgc_wait_state "$lag" follower 120 || nh_fail "backend-$lag did not follow again: $(pgc_state "$lag")"
+	grep -q "base backup from $(host_ip "$leader"): done" "$(host_dir "$lag")/log/backstay.log" ||
+		nh_fail "backend-$lag caught up without a base backup (its WAL was still there?)"
+	nh_log "backend-$lag, too far behind to stream, was brought back by a base backup"
+	pgc_verify
 	;;
 *)
 	nh_fail "unknown scenario $SCENARIO"
