@@ -99,9 +99,13 @@ struct cns_status {
 	uint64_t commit_index, last_applied, last_index;
 	uint64_t revision; /* of the KV state machine */
 	bool disk_failing; /* the last write failed: new entries are refused */
+	/* When (node clock) this node last heard from a leader: received an
+	 * AppendEntries (heartbeats too), InstallSnapshot or TimeoutNow, or
+	 * stopped leading itself; 0: not since it started. */
+	uint64_t leader_contact_ms;
 	/* A ready leader: when (node clock) the lease clocks of leases from
-	 * earlier terms started, the later of the last time this node heard
-	 * from a leader and its start; 0 otherwise. */
+	 * earlier terms started, the later of leader_contact_ms before its
+	 * election and its start; 0 otherwise. */
 	uint64_t lease_base_ms;
 	unsigned n_members;
 	struct cns_member members[16];

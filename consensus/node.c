@@ -636,6 +636,7 @@ void cns_node_status(struct cns_node *n, struct cns_status *st)
 	st->last_index = cns__drv_last_index(n->drv);
 	st->revision = cns__fsm_revision(n->fsm);
 	st->disk_failing = cns__writer_failing(&n->writer);
+	st->leader_contact_ms = n->leader_contact_ms;
 	if (cns__lease_is_armed(&n->leases))
 		st->lease_base_ms = n->lease_base_ms;
 	status_members(n, st);

@@ -542,9 +542,8 @@ static bool gone_on(struct cluster *c, void *arg)
 	return gone;
 }
 
-/* Leader A grants a lease (TTL LEASE_TTL) held by a key and keeps it alive at
- * virtual time t, then the clock stops while the keep-alive's barrier
- * reaches the followers (at t). Returns the lease; *ret_t is t. */
+/* Leader A grants a lease (TTL LEASE_TTL) held by a key and keeps it alive
+ * at virtual time *ret_t or after; then the clock stops. Returns the lease. */
 static uint64_t kept_alive_then_frozen(struct cluster *c, struct bs_clock *clock, unsigned a,
 				       uint64_t *ret_t)
 {
@@ -558,26 +557,29 @@ static uint64_t kept_alive_then_frozen(struct cluster *c, struct bs_clock *clock
 	assert_int_equal(call.code, 0);
 	flow_until(c, clock, UINT64_MAX, all_see, "held");
 	flow_until(c, clock, bs_clock_now_ms(clock) + 200, NULL, NULL);
-	*ret_t = bs_clock_now_ms(clock); /* frozen from here */
+	*ret_t = bs_clock_now_ms(clock);
 	memset(&call, 0, sizeof call);
 	call.req.data = &call;
 	assert_int_equal(cns_lease_keepalive(c->nodes[a], &call.req, lease, call_cb), 0);
-	assert_true(run_until(c, call_done, &call));
+	flow_until(c, clock, UINT64_MAX, call_done, &call);
 	assert_int_equal(call.status, 0);
-	return lease;
+	return lease; /* the clock stands still until the next flow_until */
 }
 
-/* The new leader's clocks for leases of earlier terms start at `base`: the
- * lease expires exactly at base + ttl, not ttl after the election. */
-static void expires_from(struct cluster *c, struct bs_clock *clock, uint64_t lease, uint64_t base)
+/* The next leader (whichever) starts the clocks of earlier terms' leases
+ * at base[its index]: the lease expires exactly at base + ttl, not ttl
+ * after the election. */
+static void expires_from(struct cluster *c, struct bs_clock *clock, uint64_t lease,
+			 const uint64_t base_of[MAX_NODES])
 {
 	struct cns_status st;
 	struct on_node held, expiring;
-	uint64_t left, now;
+	uint64_t left, now, base;
 	int n;
 
 	flow_until(c, clock, UINT64_MAX, has_leader, NULL);
 	n = leader_of(c);
+	base = base_of[n];
 	now = bs_clock_now_ms(clock);
 	assert_true(now < base + LEASE_TTL);
 	cns_node_status(c->nodes[n], &st);
@@ -592,7 +594,7 @@ static void expires_from(struct cluster *c, struct bs_clock *clock, uint64_t lea
 	assert_false(gone_on(c, &held));
 	assert_int_equal(cns_lease_time_left(c->nodes[n], lease, &left), 0);
 	assert_int_equal(left, 1);
-	/* Expired at base + LEASE_TTL, not a millisecond later (the LeaseExpire is
+	/* Expired at base + ttl, not a millisecond later (the LeaseExpire is
 	 * submitted while the clock stands there), and gone once committed. */
 	expiring = (struct on_node){.node = (unsigned)n, .lease = lease};
 	flow_until(c, clock, base + LEASE_TTL, lease_expiring, &expiring);
@@ -600,14 +602,17 @@ static void expires_from(struct cluster *c, struct bs_clock *clock, uint64_t lea
 	flow_until(c, clock, UINT64_MAX, gone_on, &held);
 }
 
-/* The holder's leader dies: the next leader counts the lease from the last
- * time it heard from that leader (the keep-alive's barrier, at t), so the
- * lease ends at t + ttl. */
+/* The holder's leader A dies: the next leader counts the lease from the
+ * last time it heard from A (at or after the keep-alive's barrier, so at or
+ * after the keep-alive), and the lease ends ttl after that. */
 static void lease_counts_from_last_leader_contact(void **state)
 {
+	uint64_t base_of[MAX_NODES] = {0};
 	struct bs_clock *clock;
+	struct cns_status st;
 	struct cluster c;
 	uint64_t lease, t;
+	unsigned i;
 	int a;
 
 	(void)state;
@@ -617,18 +622,28 @@ static void lease_counts_from_last_leader_contact(void **state)
 	a = leader_of(&c);
 	lease = kept_alive_then_frozen(&c, clock, (unsigned)a, &t);
 	close_node(&c, (unsigned)a);
-	expires_from(&c, clock, lease, t);
+	for (i = 0; i < 3; i++) { /* nothing reaches them now: A is gone, time stands */
+		if (i == (unsigned)a)
+			continue;
+		cns_node_status(c.nodes[i], &st);
+		base_of[i] = st.leader_contact_ms;
+		assert_true(base_of[i] <= bs_clock_now_ms(clock));
+	}
+	expires_from(&c, clock, lease, base_of);
+	assert_true(base_of[leader_of(&c)] >= t); /* it got the keep-alive's barrier */
 	cluster_free(&c);
 	bs_clock_free(clock);
 }
 
 /* The same when the next leader heard nothing since it started (all three
- * went down at t, two came back 500 ms later): it counts from its start. */
+ * went down, two came back 500 ms later): it counts from its start. */
 static void lease_counts_from_boot(void **state)
 {
+	uint64_t base_of[MAX_NODES] = {0};
 	struct bs_clock *clock;
+	struct cns_status st;
 	struct cluster c;
-	uint64_t lease, t;
+	uint64_t lease, t, boot;
 	unsigned i;
 	int a;
 
@@ -641,10 +656,17 @@ static void lease_counts_from_boot(void **state)
 	for (i = 0; i < 3; i++)
 		close_node(&c, i);
 	bs_clock_advance(clock, 500);
-	for (i = 0; i < 3; i++)
-		if (i != (unsigned)a)
-			start_node(&c, i);
-	expires_from(&c, clock, lease, t + 500);
+	boot = bs_clock_now_ms(clock);
+	for (i = 0; i < 3; i++) {
+		if (i == (unsigned)a)
+			continue;
+		start_node(&c, i);
+		cns_node_status(c.nodes[i], &st);
+		assert_int_equal(st.leader_contact_ms, 0);
+		base_of[i] = boot;
+	}
+	expires_from(&c, clock, lease, base_of);
+	assert_true(boot > t);
 	cluster_free(&c);
 	bs_clock_free(clock);
 }
