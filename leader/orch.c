@@ -28,6 +28,8 @@ static void rearm(struct ldr_orch *o)
 		return;
 	if (o->next_health_ms < due)
 		due = o->next_health_ms;
+	if (o->force_pending && o->force_deadline_ms < due)
+		due = o->force_deadline_ms;
 	if (o->ready_poll && now + LDR_READY_POLL_MS < due)
 		due = now + LDR_READY_POLL_MS;
 	uv_timer_start(&o->timer, on_timer, due > now ? due - now : 0, 0);
@@ -47,6 +49,7 @@ void ldr__step(struct ldr_orch *o, const struct ldr_event *ev)
 			ldr_state_name(o->sm.state));
 	for (i = 0; i < acts.n; i++)
 		ldr__run(o, &acts.a[i]);
+	ldr__force_check(o);
 	if (o->c.ad.changed != NULL && (acts.n > 0 || o->sm.state != before))
 		o->c.ad.changed(o->c.ad.data);
 	rearm(o);

@@ -176,12 +176,103 @@ void ldr__cmd_done(struct ldr_orch *o, const struct ldr_action *a)
 	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, a->status, msg, NULL);
 }
 
+static void on_yielded(struct cns_peer_req *preq, int status, const Backstay__CtlResponse *resp)
+{
+	struct ldr_orch *o = preq->data;
+
+	o->inflight--;
+	if (o->closing) {
+		ldr__maybe_free(o);
+		return;
+	}
+	if (!o->force_pending)
+		return;
+	if (status == 0 && resp->code == 0)
+		return; /* leadership comes: ldr__force_check feeds the command */
+	o->force_pending = false;
+	o->cmd_waiting = false;
+	(void)ldr__reply(o, o->cmd_conn, o->cmd_id, status != 0 ? status : resp->code,
+			 status != 0 ? bs_strerror(status) : resp->message, NULL);
+}
+
+/* force-leader makes *this* node the leader (chef-backend-ctl's rule): the
+ * Raft leader is asked to hand Raft leadership over (pg.yield, refused
+ * while a lease holder exists); once this node leads, the command runs
+ * here (ldr__force_check). */
+static bool force_here(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlRequest *req)
+{
+	Backstay__CtlRequest y = BACKSTAY__CTL_REQUEST__INIT;
+
+	if (o->raft_leader_id == 0) {
+		(void)ldr__reply(o, conn_id, req->id, -EAGAIN,
+				 "no Raft leader: this node cannot reach a majority (a lost "
+				 "quorum is recovered with create-cluster --quorum-loss-recovery)",
+				 NULL);
+		return true;
+	}
+	o->cmd_waiting = true;
+	o->force_pending = true;
+	o->force_deadline_ms = ldr__now(o) + o->c.set.switchover_timeout_ms;
+	o->cmd_conn = conn_id;
+	o->cmd_id = req->id;
+	o->yield_req.data = o;
+	y.id = 1;
+	y.verb = "pg.yield";
+	if (cns_peer_call(o->c.node, &o->yield_req, o->raft_leader_id, &y, 2000, on_yielded) != 0) {
+		o->force_pending = o->cmd_waiting = false;
+		(void)ldr__reply(o, conn_id, req->id, -ENOTCONN, "cannot reach the Raft leader",
+				 NULL);
+		return true;
+	}
+	o->inflight++;
+	return true;
+}
+
+/* After every step: a force-leader waiting for Raft leadership. */
+void ldr__force_check(struct ldr_orch *o)
+{
+	struct ldr_event ev = {.type = LDR_EV_CMD};
+
+	if (!o->force_pending)
+		return;
+	if (o->raft_leader) {
+		o->force_pending = false;
+		ev.u.cmd.kind = LDR_CMD_FORCE;
+		ldr__step(o, &ev);
+	} else if (ldr__now(o) >= o->force_deadline_ms) {
+		o->force_pending = false;
+		o->cmd_waiting = false;
+		(void)ldr__reply(o, o->cmd_conn, o->cmd_id, -ETIMEDOUT,
+				 "this node did not become the Raft leader in time", NULL);
+	}
+}
+
+/* On the Raft leader: another node's force-leader asks for leadership. */
+static void yield_asked(struct ldr_orch *o, uint64_t conn_id, uint64_t id, uint64_t node_id)
+{
+	int rv;
+
+	if (!o->raft_leader) {
+		(void)ldr__reply(o, conn_id, id, BS_E_NOT_LEADER, "", NULL);
+		return;
+	}
+	if (o->holder != 0) {
+		(void)ldr__reply(o, conn_id, id, -EEXIST, "a leader exists: force-leader refused",
+				 NULL);
+		return;
+	}
+	rv = cns_transfer_leadership(o->c.node, node_id);
+	(void)ldr__reply(o, conn_id, id, rv, rv != 0 ? bs_strerror(rv) : "", NULL);
+}
+
 static bool command(struct ldr_orch *o, uint64_t conn_id, const Backstay__CtlRequest *req,
 		    enum ldr_cmd kind)
 {
 	struct ldr_event ev = {.type = LDR_EV_CMD};
 	struct cns_status st;
 
+	if (kind == LDR_CMD_FORCE && !o->raft_leader && !o->cmd_waiting)
+		return force_here(o, conn_id, req);
 	if (!o->raft_leader) {
 		cns_node_status(o->c.node, &st);
 		(void)ldr__reply(
@@ -213,9 +304,12 @@ bool ldr_orch_on_ctl(struct ldr_orch *o, uint64_t conn_id, Backstay__Role role, 
 {
 	const char *verb = req->verb != NULL ? req->verb : "";
 
-	(void)node_id;
 	if (strcmp(verb, "pg.report") == 0 && role == BACKSTAY__ROLE__PEER) {
 		report_asked(o, conn_id, req->id);
+		return true;
+	}
+	if (strcmp(verb, "pg.yield") == 0 && role == BACKSTAY__ROLE__PEER) {
+		yield_asked(o, conn_id, req->id, node_id);
 		return true;
 	}
 	if (role != BACKSTAY__ROLE__CTL)

@@ -69,6 +69,9 @@ struct ldr_orch {
 	int progress;
 	/* an operator's command waiting for its outcome */
 	bool cmd_waiting;
+	bool force_pending; /* force-leader here: waiting to become Raft leader */
+	uint64_t force_deadline_ms;
+	struct cns_peer_req yield_req;
 	uint64_t cmd_conn, cmd_id;
 	bool sentinels_known, no_start, unsynced;
 };
@@ -89,6 +92,7 @@ int ldr__reply(struct ldr_orch *o, uint64_t conn_id, uint64_t id, int code, cons
 void ldr__answer_pending(struct ldr_orch *o);
 /* Our own place in a report round, from the sample just taken. */
 void ldr__self_round(struct ldr_orch *o);
+void ldr__force_check(struct ldr_orch *o);
 void ldr__cmd_done(struct ldr_orch *o, const struct ldr_action *a);
 const char *ldr__name(struct ldr_orch *o, uint64_t id, char *buf, size_t size);
 /* The sentinel files as they are now: a SENTINELS event when they changed. */

@@ -1,8 +1,9 @@
 /*
  * Verbs that move PostgreSQL leadership: demote, promote NODE,
- * force-leader. Each sends one request to the Raft leader (redirects
- * followed), which runs it (leader/orch_ctl.c) and answers when a new
- * leader holds the lease, or why not: chef-backend-ctl's exit codes —
+ * force-leader. demote and promote go to the Raft leader (redirects
+ * followed); force-leader to this node, which asks the Raft leader for
+ * Raft leadership first (leader/orch_ctl.c). Each is answered when a new
+ * leader holds the lease, or with why not: chef-backend-ctl's exit codes —
  * 0 when the leadership moved, 1 otherwise with the reason.
  */
 #include <jansson.h>
@@ -92,10 +93,11 @@ const struct cli_verb cli__verb_promote = {
 
 const struct cli_verb cli__verb_force_leader = {
 	.name = "force-leader",
-	.summary = "make the Raft leader's node the PostgreSQL leader when there is none",
+	.summary = "make this node the PostgreSQL leader when there is none",
 	.usage = "",
 	.help = "",
-	.notes = "Only when no node holds the lease (every node waiting_for_leader): it skips\n"
+	.notes = "Only when no node holds the lease (every node waiting_for_leader): this node\n"
+		 "takes Raft leadership from the Raft leader and acquires the lease. It skips\n"
 		 "the rule that the new leader must hold the most WAL, so writes that only a\n"
 		 "missing node had are lost. Check cluster-status first. Exit 1 if a leader\n"
 		 "exists.\n",

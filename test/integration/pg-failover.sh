@@ -12,8 +12,9 @@
 #   pgcrash    kill -9 of the leader's postmaster only: leadership moves
 #   switchover demote, then promote NODE, under a write load: no acknowledged
 #              row lost either time
-#   blocked    set-cluster-failover off: killing the leader's PostgreSQL
-#              moves nothing; on again: it moves
+#   blocked    set-cluster-failover off: demote refused, killing the
+#              leader's PostgreSQL moves nothing; force-leader on another
+#              node makes it the leader; a second force-leader is refused
 #   es         the Elasticsearch health of the leader (an es_fixture per
 #              host, serving Elasticsearch's _cluster/health answers; not
 #              Elasticsearch) turns red: leadership moves to a healthy node
@@ -135,8 +136,13 @@ blocked)
 	sleep 8 # bounded: long enough for several health checks and elections
 	[ -z "$(pgc_leader)" ] || [ "$(pgc_leader)" = "$leader" ] || nh_fail "leadership moved with failover off"
 	nh_log "no failover while blocked"
+	other=$((leader % 3 + 1))
+	out=$(on "$other" "$BACKSTAY" force-leader 2>&1) || nh_fail "force-leader on backend-$other: $out"
+	nh_log "force-leader on backend-$other: $out"
+	[ "$(pgc_wait_leader 0 30)" = "$other" ] || nh_fail "backend-$other does not serve after force-leader"
+	out=$(on "$leader" "$BACKSTAY" force-leader 2>&1) && nh_fail "a second force-leader succeeded: $out"
+	nh_log "force-leader with a leader refused: $out"
 	on 1 "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
-	pgc_wait_leader 0 60 >/dev/null || nh_fail "no leader after failover on"
 	;;
 es)
 	pgc_write_start 10
