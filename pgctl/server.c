@@ -20,7 +20,8 @@
 
 #include "pgctl_internal.h"
 
-enum { START_TIMEOUT_MS = 60000, CLOSE_KILL_MS = 5000, ARGS_MAX = 12 };
+enum { START_TIMEOUT_MS = 60000, CLOSE_KILL_MS = 5000, ARGS_MAX = 16 };
+#define PGC__SETPRIV "/usr/bin/setpriv"
 
 static void server_closed(uv_handle_t *h)
 {
@@ -125,7 +126,15 @@ err_free_env:
 	return NULL;
 }
 
-/* argv: postgres -D <data_dir>, and pgc_initdb's bootstrap options. */
+/*
+ * argv: postgres -D <data_dir>, and pgc_initdb's bootstrap options; run
+ * through util-linux's setpriv --pdeathsig SIGQUIT when it exists, so that
+ * the postmaster shuts down at once (immediate mode) if the process that
+ * started it dies without stopping it — a backstay killed with SIGKILL
+ * must not leave a primary running that nobody fences. setpriv sets the
+ * signal after the spawn's setuid (which clears it) and execs postgres,
+ * which keeps it.
+ */
 static int server_argv(struct pgc *p, char **argv)
 {
 	char bin[4200], boot[4300], hba[4200];
@@ -133,6 +142,12 @@ static int server_argv(struct pgc *p, char **argv)
 
 	if (pgc__bin(p, "postgres", bin, sizeof bin) != 0)
 		return -ENAMETOOLONG;
+	if (access(PGC__SETPRIV, X_OK) == 0) {
+		argv[n++] = strdup(PGC__SETPRIV);
+		argv[n++] = strdup("--pdeathsig");
+		argv[n++] = strdup("SIGQUIT");
+		argv[n++] = strdup("--");
+	}
 	argv[n++] = strdup(bin);
 	argv[n++] = strdup("-D");
 	argv[n++] = strdup(p->paths.data_dir);

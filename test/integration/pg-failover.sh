@@ -10,6 +10,8 @@
 #              (503, PostgreSQL stopped) before the new leader serves; after
 #              the heal it rejoins (pg_rewind) as a follower
 #   pgcrash    kill -9 of the leader's postmaster only: leadership moves
+#   daemon     kill -9 of the leader's backstay only: its PostgreSQL shuts
+#              down with it (no unfenced primary left), leadership moves
 #   switchover demote, then promote NODE, under a write load: no acknowledged
 #              row lost either time
 #   blocked    set-cluster-failover off: demote refused, killing the
@@ -111,6 +113,20 @@ pgcrash)
 	nh_log "backend-$new serves after backend-$leader's PostgreSQL crashed"
 	pgc_write_wait
 	pgc_verify
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	;;
+daemon)
+	pgc_write_start 8
+	sleep 2
+	pm=$(pg_pid "$leader")
+	kill -9 "$(node_pid "$leader")"
+	nh_wait 10 "backend-$leader's postmaster to end with its backstay" bash -c "! kill -0 $pm 2>/dev/null" ||
+		nh_fail "backend-$leader's PostgreSQL ($pm) outlived its backstay"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after kill -9 of backend-$leader's backstay"
+	nh_log "backend-$leader's PostgreSQL ended with its backstay; backend-$new serves"
+	pgc_write_wait
+	pgc_verify
+	on "$leader" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$leader"
 	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
 	;;
 switchover)
