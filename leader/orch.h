@@ -55,6 +55,8 @@ struct ldr_adapters {
 	void (*serve)(void *data, bool on);
 	/* Something shown by status or /status changed. May be NULL. */
 	void (*changed)(void *data);
+	/* A lease renewal was confirmed latency_ms after it was sent. May be NULL. */
+	void (*renewed)(void *data, uint64_t latency_ms);
 };
 
 struct ldr_orch_config {

@@ -196,6 +196,8 @@ static void on_renewed(struct cns_req *req, int status, const Backstay__KvResult
 		return;
 	}
 	ev.u.sent_ms = o->renew_sent_ms;
+	if (o->c.ad.renewed != NULL)
+		o->c.ad.renewed(o->c.ad.data, ldr__now(o) - o->renew_sent_ms);
 	ldr__step(o, &ev);
 }
 

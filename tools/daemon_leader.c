@@ -316,6 +316,14 @@ static void publish(void *data)
 	cli__leader_http_publish(g->http, &g->view);
 }
 
+static void renewed(void *data, uint64_t latency_ms)
+{
+	struct daemon_pg *g = data;
+
+	cli__leader_renew_add(&g->view,
+			      latency_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_ms);
+}
+
 /* ---- PostgreSQL's own end ------------------------------------------------------------ */
 
 static void on_pg_exit(void *data, const struct pgc_exit *e)
@@ -422,7 +430,8 @@ static int start_orch(struct daemon *d, struct daemon_pg *g)
 		       .es_check = es_check,
 		       .disk_check = disk_check,
 		       .serve = serve,
-		       .changed = publish},
+		       .changed = publish,
+		       .renewed = renewed},
 	};
 	char errmsg[256];
 	int rv;
