@@ -1289,6 +1289,23 @@ static void sync_k_follows_voters_and_mode(void **state)
 	assert_true(ldr_serving(&f.sm));
 }
 
+/* Another voter in place of one (same count, same k): the names change, so
+ * synchronous_standby_names is set again. */
+static void sync_again_when_voters_change(void **state)
+{
+	struct ldr_event e;
+	struct fx f;
+
+	(void)state;
+	leader_fx(&f);
+	e = raft_n(true, SELF, 3);
+	e.u.raft.voters[2] = 9; /* 3 replaced by 9 */
+	step(&f, 500, e);
+	step(&f, 510, done(LDR_ACT_PG_SYNC, 0));
+	step(&f, 520, e); /* the same set again: nothing */
+	assert_string_equal(f.trace, "t=500 ACT PG_SYNC k=1\n");
+}
+
 /* --- the arithmetic, the table, the words ---------------------------------- */
 
 static void valid_until_arithmetic(void **state)
@@ -1897,6 +1914,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(start_as_primary_fenced_start_when_down),
 		cmocka_unit_test(quorum_k_by_voters),
 		cmocka_unit_test(sync_k_follows_voters_and_mode),
+		cmocka_unit_test(sync_again_when_voters_change),
 		cmocka_unit_test(valid_until_arithmetic),
 		cmocka_unit_test(valid_until_matches_wide_arithmetic),
 		cmocka_unit_test(transition_table),
