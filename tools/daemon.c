@@ -26,7 +26,6 @@
 #include "bs_build.h"
 #include "daemon.h"
 #include "daemon_leader.h"
-#include "daemon_leader.h"
 #include "discovery.h"
 #include "internal.h"
 #include "tools.h"

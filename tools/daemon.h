@@ -38,8 +38,8 @@ struct daemon {
 	 * time, in arrival order; finished ones wait for daemon__reap. */
 	struct daemon_change *changes, *changes_done;
 	struct cli_discovery *discovery; /* etcd.client_port: /v2/members ... */
-	struct daemon_pg *pg;		 /* the leader module (daemon_leader.h); NULL without PostgreSQL */
-	bool meta_pending;		 /* meta_req (the leader's metadata upkeep) in flight */
+	struct daemon_pg *pg; /* the leader module (daemon_leader.h); NULL without PostgreSQL */
+	bool meta_pending;    /* meta_req (the leader's metadata upkeep) in flight */
 	struct cns_req meta_req;
 	struct daemon_watch *watches;
 	struct daemon_req *answered; /* to free after the node's dispatch loop */

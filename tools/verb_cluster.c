@@ -17,8 +17,8 @@
  * remove-node NAME|IP: from another node, once the named node is down.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
 #include <net/if.h>
@@ -140,8 +140,7 @@ static int init_postgresql(struct cli_ctx *ctx, const struct bs_config *c,
 {
 	struct bs_secrets s;
 	char app[32];
-	struct pgc_node node = {.config = c, .secrets = &s, .app_name = app,
-				.cert_cn = idn->name};
+	struct pgc_node node = {.config = c, .secrets = &s, .app_name = app, .cert_cn = idn->name};
 	int rv;
 
 	if (!bs_config_bool(c, BS_SET_POSTGRESQL_ENABLE))

@@ -136,7 +136,10 @@ switchover)
 	nh_log "demote: $out"
 	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after demote"
 	target=$((new % 3 + 1))
-	sleep 2
+	# The target must have rejoined (a deposed leader rewinds first): promote
+	# refuses a node that reports no WAL position.
+	pgc_wait_state "$target" follower 90 || nh_fail "backend-$target did not follow: $(pgc_state "$target")"
+	sleep 1
 	out=$(on 3 "$BACKSTAY" promote "backend-$target" 2>&1) || nh_fail "promote backend-$target: $out"
 	nh_log "promote: $out"
 	[ "$(pgc_wait_leader "$new" 30)" = "$target" ] || nh_fail "backend-$target does not serve"
