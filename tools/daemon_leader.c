@@ -572,7 +572,7 @@ json_t *daemon__leader_json(struct daemon *d)
 	if (pg_of(d) == NULL || pg_of(d)->orch == NULL)
 		return NULL;
 	j = ldr_orch_status_json(pg_of(d)->orch);
-	if (j != NULL && pgc_progress(pg_of(d)->pgc, &p))
+	if (j != NULL && pg_of(d)->busy && pgc_progress(pg_of(d)->pgc, &p))
 		json_object_set_new(j, "sync_percent", json_integer(p.percent));
 	return j;
 }

@@ -75,6 +75,8 @@ static void finish(struct daemon_pg *g, int status)
 	g->busy = false;
 	g->stage = 0;
 	g->gen++; /* a check in flight now answers for the time before */
+	if (action == LDR_ACT_PG_FOLLOW)
+		ldr_orch_progress(g->orch, -1); /* a base backup's progress ends with it */
 	ldr_orch_done(g->orch, action, status);
 }
 
@@ -94,6 +96,15 @@ static bool data_dir_empty(struct daemon_pg *g)
 	struct stat st;
 
 	snprintf(path, sizeof path, "%s/PG_VERSION", pgc_paths(g->pgc)->data_dir);
+	return stat(path, &st) != 0;
+}
+
+static bool was_primary(struct daemon_pg *g)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/standby.signal", pgc_paths(g->pgc)->data_dir);
 	return stat(path, &st) != 0;
 }
 
@@ -253,7 +264,11 @@ int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_foll
 	set_upstream(g, upstream);
 	if (mode == LDR_FOLLOW_BASEBACKUP || data_dir_empty(g))
 		return run(g, LDR_ACT_PG_FOLLOW, copy);
-	if (mode == LDR_FOLLOW_REWIND)
+	/* A stopped data directory that was a primary (no standby.signal: a
+	 * leader killed before it could fence) may hold WAL past the new
+	 * leader's fork: re-pointing would wait for a stream that never
+	 * comes; pg_rewind says "no rewind required" at once when none is. */
+	if (mode == LDR_FOLLOW_REWIND || (!pgc_running(g->pgc) && was_primary(g)))
 		return run(g, LDR_ACT_PG_FOLLOW, rewind);
 	return run(g, LDR_ACT_PG_FOLLOW, pgc_running(g->pgc) ? repoint : start);
 }
