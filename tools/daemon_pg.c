@@ -52,6 +52,8 @@ static const char *const op_done[] = {
 	[OP_BASEBACKUP] = "base backup from %s: done, starting as its standby",
 	[OP_REPOINT] = "following %s (re-pointed, no restart)",
 	[OP_PROMOTE] = "promoted: this node's PostgreSQL is the primary",
+	[OP_STOP_IMMEDIATE] = "PostgreSQL stopped (immediate shutdown)",
+	[OP_STOP_FAST] = "PostgreSQL stopped (fast shutdown)",
 };
 
 static void chain_cb(struct pgc_req *req, int status)

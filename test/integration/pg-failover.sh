@@ -94,8 +94,13 @@ partition)
 	# The old primary must have stopped before the new one served.
 	[ -z "$old_pid" ] || ! kill -0 "$old_pid" 2>/dev/null ||
 		nh_fail "backend-$leader's PostgreSQL ($old_pid) still runs after backend-$new serves"
-	grep -q "no longer serving writes" "$(host_dir "$leader")/log/backstay.log" ||
-		nh_fail "backend-$leader never stopped serving"
+	# In the logs (one clock: the hosts share this machine): the old
+	# primary stopped taking writes before the new one took any.
+	t_stop=$(grep -m1 -o "^[^ ]* INFO  postgresql: PostgreSQL stopped (immediate" \
+		"$(host_dir "$leader")/log/backstay.log" | cut -d' ' -f1) || nh_fail "backend-$leader never fenced itself"
+	t_serve=$(grep "serving writes: /leader answers 200" "$(host_dir "$new")/log/backstay.log" | tail -1 | cut -d' ' -f1)
+	[[ "$t_stop" < "$t_serve" ]] || nh_fail "backend-$new served at $t_serve, before backend-$leader stopped at $t_stop"
+	nh_log "backend-$leader's PostgreSQL stopped at $t_stop; backend-$new served from $t_serve"
 	nh_log "backend-$new serves $((t_new - t0)) ms after the cut; backend-$leader fenced itself first"
 	pgc_write_wait
 	heal
