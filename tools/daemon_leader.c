@@ -71,18 +71,60 @@ static uint64_t member_at(struct daemon *d, const char *host)
 
 static void pg_check(void *data);
 
-static void on_slots(struct pgc_req *req, int status)
+static void on_dropped(struct pgc_req *req, int status)
 {
 	struct daemon_pg *g = req->data;
 
 	g->slots_busy = false;
 	if (status != 0 && !g->closing)
+		bs_warn(LEADER_COMPONENT, "dropping old replication slots: %s", req->errmsg);
+	else if (status == 0 && strcmp(req->value, "0") != 0)
+		bs_info(LEADER_COMPONENT, "dropped %s replication slot(s) of former members",
+			req->value);
+}
+
+/* Slots of backstay's naming that no voter uses any more (a removed
+ * member's) would keep WAL on the primary for ever: dropped, unless a
+ * walsender uses them right now. Names are "backstay_" + hex: safe in SQL. */
+static void drop_old_slots(struct daemon_pg *g)
+{
+	size_t n;
+	unsigned i;
+
+	n = (size_t)snprintf(g->slots_sql, sizeof g->slots_sql,
+			     "select count(pg_drop_replication_slot(slot_name)) from "
+			     "pg_replication_slots where slot_name like 'backstay\\_%%' and not "
+			     "active and slot_name not in (''");
+	for (i = 0; i < g->n_others && n < sizeof g->slots_sql; i++)
+		n += (size_t)snprintf(g->slots_sql + n, sizeof g->slots_sql - n, ", '%s'",
+				      g->others[i].app_name);
+	if (n + 2 >= sizeof g->slots_sql)
+		goto done;
+	snprintf(g->slots_sql + n, sizeof g->slots_sql - n, ")");
+	g->slots_req = (struct pgc_req){.data = g};
+	if (pgc_exec(g->pgc, &g->slots_req, g->slots_sql, 0, on_dropped) == 0)
+		return;
+done:
+	g->slots_busy = false;
+}
+
+static void on_slots(struct pgc_req *req, int status)
+{
+	struct daemon_pg *g = req->data;
+
+	if (status != 0 && !g->closing)
 		bs_warn(LEADER_COMPONENT, "replication slots: %s", req->errmsg);
+	if (status != 0 || g->closing) {
+		g->slots_busy = false;
+		return;
+	}
+	drop_old_slots(g);
 }
 
 /* The serving primary keeps a slot for every other voter, whatever
  * happened to them (dropped by hand, invalidated): a follower back after
- * a base backup streams through it. One idempotent query per check. */
+ * a base backup streams through it; and drops the slots of former
+ * members. Two small idempotent queries per check. */
 static void keep_slots(struct daemon_pg *g, const struct ldr_pg_sample *s)
 {
 	const char *names[LDR_MAX_NODES];

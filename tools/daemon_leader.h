@@ -38,6 +38,7 @@ struct daemon_pg {
 	/* health */
 	struct pgc_req check_req, slots_req;
 	bool slots_busy;
+	char slots_sql[1024]; /* borrowed by pgc_exec until its callback */
 	bool check_busy, check_again;
 	unsigned gen, check_gen; /* gen: chains finished; a check from an older gen is stale */
 	struct ldr_es_probe *es;

@@ -194,6 +194,13 @@ behind)
 		nh_fail "backend-$lag caught up without a base backup (its WAL was still there?)"
 	nh_log "backend-$lag, too far behind to stream, was brought back by a base backup"
 	pgc_verify
+	# A slot of backstay's naming that no member uses (a removed member's)
+	# is dropped by the leader; the members' own slots stay.
+	pgc_sql "$leader" "select pg_create_physical_replication_slot('backstay_00000000000000ff')" >/dev/null
+	nh_wait 10 "the stale slot to be dropped" bash -c "[ \"\$(PGPASSWORD=$(pgc_password) ip netns exec $(nh_ns fe) /usr/lib/postgresql/15/bin/psql -X -At 'host=$(host_ip "$leader") user=chef_pgsql dbname=postgres' -c \"select count(*) from pg_replication_slots where slot_name = 'backstay_00000000000000ff'\")\" = 0 ]"
+	[ "$(pgc_sql "$leader" "select count(*) from pg_replication_slots where slot_name like 'backstay%'")" = 2 ] ||
+		nh_fail "the members' slots: $(pgc_sql "$leader" "select slot_name from pg_replication_slots")"
+	nh_log "a former member's slot was dropped, the members' two kept"
 	;;
 *)
 	nh_fail "unknown scenario $SCENARIO"
