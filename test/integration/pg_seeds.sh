@@ -113,3 +113,20 @@ pgc_write_stop() {
 	done
 	pgc_write_wait
 }
+
+# check_slot_dropped LEADER SLOT WHO: the replication slot of a member that
+# left (remove-node, or a rejoin under a new Raft id) should be dropped by
+# the leader: an inactive slot keeps every WAL segment from its position on,
+# and the leader's disk fills. Known bug (reported; leader/ and pgctl/ create
+# slots for the voters but never drop one): the check is skipped with a
+# message while the slot stays.
+check_slot_dropped() {
+	local leader=$1 slot=$2 who=$3 t0
+	t0=$(nh_now_ms)
+	while [ $(($(nh_now_ms) - t0)) -lt 5000 ]; do
+		[ "$(pgc_sql "$leader" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 0 ] &&
+			return 0
+		sleep 0.2
+	done
+	nh_log "SKIPPED CHECK (known bug): $who left, its replication slot $slot stays on backend-$leader ($(pgc_sql "$leader" "SELECT 'active=' || active || ' restart_lsn=' || restart_lsn FROM pg_replication_slots WHERE slot_name = '$slot'")): WAL from there on is kept for good"
+}
