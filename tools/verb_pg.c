@@ -213,14 +213,16 @@ static void probe_leader(struct follow *f)
 
 /* ---- a postmaster left running ------------------------------------------------------ */
 
-/* The pid in data_dir/postmaster.pid if that process runs postgres with
- * data_dir as its working directory (a stale file's pid may be anyone's). */
+/* The pid in data_dir/postmaster.pid if that process runs postgres in
+ * data_dir (its working directory, compared by device and inode: the path
+ * it shows may be another mount namespace's). A stale file's pid may be
+ * anyone's. */
 static pid_t postmaster_of(const char *data_dir)
 {
-	char path[PATH_MAX + 32], cwd[PATH_MAX], real[PATH_MAX], comm[32] = "";
+	char path[PATH_MAX + 32], comm[32] = "";
+	struct stat cwd, dir;
 	FILE *fp;
 	int pid = 0;
-	ssize_t n;
 
 	snprintf(path, sizeof path, "%s/postmaster.pid", data_dir);
 	fp = fopen(path, "re");
@@ -237,11 +239,9 @@ static pid_t postmaster_of(const char *data_dir)
 		comm[0] = '\0';
 	fclose(fp);
 	snprintf(path, sizeof path, "/proc/%d/cwd", pid);
-	n = readlink(path, cwd, sizeof cwd - 1);
-	if (n <= 0 || realpath(data_dir, real) == NULL)
+	if (strncmp(comm, "postgres", 8) != 0 || stat(path, &cwd) != 0 || stat(data_dir, &dir) != 0)
 		return 0;
-	cwd[n] = '\0';
-	return strncmp(comm, "postgres", 8) == 0 && strcmp(cwd, real) == 0 ? (pid_t)pid : 0;
+	return cwd.st_dev == dir.st_dev && cwd.st_ino == dir.st_ino ? (pid_t)pid : 0;
 }
 
 /* Gone, or a zombie waiting for its parent (not us: it was the daemon's). */

@@ -47,7 +47,7 @@ T_START=$(nh_now_ms)
 # ---- unsynced -----------------------------------------------------------------------
 # FR "Handling nodes reporting partially_synced: true".
 scenario_unsynced() {
-	local leader f out lip
+	local leader f g out lip pid pm
 	leader=$(pgc_wait_leader) || nh_fail "no leader"
 	f=$(pick_follower "$leader") || nh_fail "no follower"
 	lip=$(host_ip "$leader")
@@ -96,11 +96,14 @@ scenario_unsynced() {
 	# The procedure's `rm`: the file is gone already (see docs/ctl.md), so -f.
 	on "$f" rm -f /var/lib/backstay/unsynced
 
-	# A name works too (looked up among the members at --endpoint); the data
-	# directory is LEADER's already: pg_rewind, or its fallback.
+	# A name works too (looked up among the members at --endpoint), and
+	# --force-basebackup copies without trying pg_rewind.
 	out=$(on "$f" env PSQL_INTERNAL_OK=true "$BACKSTAY" pgsql-follow "backend-$leader" \
-		--endpoint "$lip:2380" --verbose 2>&1) || nh_fail "pgsql-follow backend-$leader: $out"
+		--endpoint "$lip:2380" --force-basebackup --verbose 2>&1) ||
+		nh_fail "pgsql-follow backend-$leader: $out"
 	echo "$out" | sed 's/^/    | /'
+	grep -q "(base backup)" <<<"$out" || nh_fail "--force-basebackup: no base backup"
+	grep -q "pg_rewind" <<<"$out" && nh_fail "--force-basebackup tried pg_rewind"
 
 	on "$f" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$f"
 	pgc_wait_state "$f" follower 60 || nh_fail "backend-$f did not follow: $(pgc_state "$f")"
@@ -108,6 +111,26 @@ scenario_unsynced() {
 	cs_is "$leader" "$f" partially_synced false || nh_fail "backend-$f still partially synced"
 	expect_synced "$leader" 2
 	nh_log "backend-$f follows again; status: $(st_row "$leader" postgresql)"
+
+	# pgsql-follow on a node whose daemon was killed and left its
+	# PostgreSQL running: it stops that postmaster first; a standby shut
+	# down cleanly is rewound (nothing to do) rather than copied.
+	g=$(pick_follower "$leader" "$f") || nh_fail "no second follower"
+	pid=$(node_pid "$g") || nh_fail "backend-$g: no daemon"
+	pm=$(head -1 "$(pgdata "$g")/postmaster.pid")
+	kill -9 "$pid"
+	nh_wait 5 "backend-$g's daemon gone" bash -c "! kill -0 $pid 2>/dev/null"
+	kill -0 "$pm" || nh_fail "backend-$g's postmaster died with its daemon"
+	out=$(on "$g" env PSQL_INTERNAL_OK=true "$BACKSTAY" pgsql-follow "$lip" --verbose 2>&1) ||
+		nh_fail "pgsql-follow on backend-$g: $out"
+	echo "$out" | sed 's/^/    | /'
+	grep -q "stopping the PostgreSQL left running on this node (pid $pm, fast)" <<<"$out" ||
+		nh_fail "pgsql-follow did not stop the postmaster left running"
+	grep -q "(pg_rewind)" <<<"$out" || nh_fail "pgsql-follow copied a standby it could rewind"
+	nh_wait 5 "postmaster $pm gone" bash -c "! kill -0 $pm 2>/dev/null || grep -q '^State:.*Z' /proc/$pm/status"
+	on "$g" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$g"
+	pgc_wait_state "$g" follower 60 || nh_fail "backend-$g did not follow: $(pgc_state "$g")"
+	nh_log "backend-$g: its leftover PostgreSQL stopped, rewound, follows again"
 	pgc_write_stop
 	grep summary "$PGC_W/out" || true
 	pgc_verify
