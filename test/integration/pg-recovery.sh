@@ -16,6 +16,9 @@
 #   previous-leader  loss of quorum where the deposed leader has the freshest
 #                    WAL: rm no-start-pgsql, backstay restart (there is no
 #                    separate postgresql service), promote
+#   leaderl          the leader's daemon killed, its PostgreSQL left running:
+#                    a new leader, nothing acknowledged lost, the old node
+#                    back as a follower once its daemon starts
 #   unsynced         a follower's base backup fails: partially_synced, not
 #                    eligible; backstay stop, PSQL_INTERNAL_OK=true
 #                    backstay pgsql-follow LEADER --verbose, rm -f unsynced,
@@ -252,6 +255,38 @@ scenario_twonode() {
 	pgc_verify | sed 's/^/rows C: /'
 }
 
+# ---- leaderl --------------------------------------------------------------------------
+# FR "Service Level Failures / Leaderl": the leader's supervisor dies (here
+# the daemon, kill -9) and its PostgreSQL stays up. The others take over;
+# backstay's promise (docs/leader.md §3) is that no acknowledged write is
+# lost, and the restarted daemon must bring the node back as a follower.
+scenario_leaderl() {
+	local leader new pid pm out problems=()
+	leader=$(pgc_wait_leader) || nh_fail "no leader"
+	pgc_write_start 80 100
+	nh_wait 10 "rows acknowledged" grep -q . "$PGC_W/acked"
+	pid=$(node_pid "$leader") || nh_fail "backend-$leader: no daemon"
+	pm=$(head -1 "$(pgdata "$leader")/postmaster.pid")
+	kill -9 "$pid"
+	nh_log "backend-$leader: kill -9 of its daemon (pid $pid); its postmaster $pm stays"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after the daemon's death"
+	nh_log "backend-$new leads; backend-$leader's PostgreSQL: $(kill -0 "$pm" 2>/dev/null && echo "still running: $(pgc_sql "$leader" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'a primary accepting writes' END" 2>&1)" || echo gone)"
+	sleep 2 # bounded: writes go on meanwhile
+	pgc_write_stop
+	grep -E "outage_ms|summary" "$PGC_W/out" || true
+	out=$(on_fe "$PGWRITE" --verify "$PGC_W/acked" --secrets "$NH_TMP/secrets.json" \
+		--user chef_pgsql "$(host_ip 1)" "$(host_ip 2)" "$(host_ip 3)" 2>&1) ||
+		problems+=("acknowledged rows lost: $(grep -E '^(acknowledged|lost_ids)=' <<<"$out" | tr '\n' ' ')")
+	grep -E '^(acknowledged|lost_ids)=' <<<"$out" || true
+
+	on "$leader" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$leader"
+	pgc_wait_state "$leader" follower 60 ||
+		problems+=("backend-$leader did not rejoin as a follower: $(pgc_state "$leader") ($(cs_get "$new" "$leader" why))")
+	grep -h "a postmaster this handle did not start\|base backup from" "$(host_dir "$leader")/log/backstay.log" |
+		tail -n 4 | sed 's/^/    | /'
+	[ ${#problems[@]} -eq 0 ] || nh_fail "$(printf '%s; ' "${problems[@]}")"
+}
+
 # ---- previous-leader ---------------------------------------------------------------
 # FR "Loss of Quorum / Promoting a Previous Leader": the deposed leader has
 # the freshest WAL (a commit it wrote as the quorum went, never
@@ -324,6 +359,11 @@ scenario_previous_leader() {
 }
 
 case $SCENARIO in
+leaderl)
+	nh_setup 3
+	pgc_up 3
+	scenario_leaderl
+	;;
 unsynced)
 	nh_setup 3
 	pgc_up 3
