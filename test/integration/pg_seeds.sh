@@ -14,6 +14,7 @@
 #   pg_block i j / pg_unblock i j
 #                               host i's connections to host j's PostgreSQL
 #                               port refused (iptables in host i's namespace)
+#   sql_is i SQL VALUE          pgc_sql's answer on host i is VALUE (for nh_wait)
 #   no_start i / unsynced i     host i's sentinel file exists
 #   pgdata i                    host i's PostgreSQL data directory, from outside
 
@@ -53,6 +54,8 @@ pg_unblock() {
 	nh_log "host $1: connections to backend-$2's PostgreSQL allowed again"
 }
 
+sql_is() { [ "$(pgc_sql "$1" "$2" 2>/dev/null)" = "$3" ]; }
+
 no_start() { [ -e "$(host_dir "$1")/lib/no-start-pgsql" ]; }
 unsynced() { [ -e "$(host_dir "$1")/lib/unsynced" ]; }
 pgdata() { echo "$(host_dir "$1")/lib/postgresql/15/data"; }
@@ -69,37 +72,14 @@ pick_follower() {
 }
 
 # expect_synced ASK N [SECONDS]: wait until `status` on host ASK counts N
-# synced followers. Known bug (reported; in tools/daemon_pg.c or
-# leader/orch.c, not changed here): a node whose daemon took a base backup
-# keeps reporting progress 100 after it, so status counts it as `syncing`
-# and cluster-status shows `syncing 100%` for a streaming follower until its
-# daemon restarts. When that alone explains the difference the check is
-# skipped with a message; once the bug is fixed the count is checked.
+# synced followers (seed 003's check after a node's upgrade).
 expect_synced() {
-	local ask=$1 n=$2 secs=${3:-30} t0 stuck
-	t0=$(nh_now_ms)
-	while :; do
-		st_pg_is "$ask" synced "$n" && return 0
-		if [ $(($(nh_now_ms) - t0)) -ge 3000 ]; then
-			stuck=$(stuck_syncing "$ask")
-			if [ -n "$stuck" ] &&
-				[ $(($(st_pg "$ask" synced) + $(wc -w <<<"$stuck"))) -eq "$n" ]; then
-				nh_log "SKIPPED CHECK (known bug): status counts $stuck as syncing (cluster-status: follower, \"syncing 100%\"): the progress of the base backup its daemon took is never cleared; $(st_row "$ask" postgresql | tr -s ' ')"
-				return 0
-			fi
-		fi
-		[ $(($(nh_now_ms) - t0)) -lt $((secs * 1000)) ] ||
-			nh_fail "status on backend-$ask: expected synced: $n; $(st_row "$ask" postgresql | tr -s ' ')"
+	local deadline=$(($(nh_now_ms) + ${3:-30} * 1000))
+	until st_pg_is "$1" synced "$2"; do
+		[ "$(nh_now_ms)" -lt "$deadline" ] ||
+			nh_fail "status on backend-$1: expected synced: $2; $(st_row "$1" postgresql | tr -s ' ')"
 		sleep 0.2
 	done
-}
-
-# The followers cluster-status (asked on host $1) shows as "syncing 100%".
-stuck_syncing() {
-	on "$1" "$BACKSTAY" cluster-status --json 2>/dev/null | python3 -c '
-import json, sys
-print(" ".join(n["name"] for n in json.load(sys.stdin)["nodes"]
-               if n.get("role") == "follower" and n.get("pg") == "syncing 100%"))'
 }
 
 # End the write client now (SIGTERM ends its run as if its time were up)
@@ -115,18 +95,11 @@ pgc_write_stop() {
 }
 
 # check_slot_dropped LEADER SLOT WHO: the replication slot of a member that
-# left (remove-node, or a rejoin under a new Raft id) should be dropped by
-# the leader: an inactive slot keeps every WAL segment from its position on,
-# and the leader's disk fills. Known bug (reported; leader/ and pgctl/ create
-# slots for the voters but never drop one): the check is skipped with a
-# message while the slot stays.
+# left (remove-node) is dropped by the leader: an inactive slot would keep
+# every WAL segment from its position on, and the leader's disk would fill.
 check_slot_dropped() {
-	local leader=$1 slot=$2 who=$3 t0
-	t0=$(nh_now_ms)
-	while [ $(($(nh_now_ms) - t0)) -lt 5000 ]; do
-		[ "$(pgc_sql "$leader" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 0 ] &&
-			return 0
-		sleep 0.2
-	done
-	nh_log "SKIPPED CHECK (known bug): $who left, its replication slot $slot stays on backend-$leader ($(pgc_sql "$leader" "SELECT 'active=' || active || ' restart_lsn=' || restart_lsn FROM pg_replication_slots WHERE slot_name = '$slot'")): WAL from there on is kept for good"
+	local leader=$1 slot=$2 who=$3
+	nh_wait 10 "backend-$leader drops $who's replication slot $slot" \
+		sql_is "$leader" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'" 0
+	nh_log "$who's replication slot $slot dropped on backend-$leader"
 }
