@@ -10,9 +10,10 @@
  * replaces this node's data with LEADER's), and no daemon on this data_dir
  * (its pidfile lock: it supervises PostgreSQL and would fight over it).
  *
- * Then, on a private uv loop, synchronously: a postmaster left running (a
- * daemon killed with -9 leaves one) is stopped; pg_rewind against LEADER,
- * falling back to a base backup; or a base backup at once with
+ * Then, on a private uv loop, synchronously: a postmaster left running
+ * (started by hand; the daemon's own ends with the daemon) is stopped;
+ * pg_rewind against LEADER, falling back to a base backup; or a base
+ * backup at once with
  * --force-basebackup, when the `unsynced` sentinel says the last sync did
  * not finish (what the daemon would do), or when there is no data
  * directory. pgctl writes and clears `unsynced` around a base backup.
@@ -101,7 +102,8 @@ static int check_guards(struct follow *f)
 		return cli__fail(f->ctx,
 				 "refused: an internal verb that replaces this node's PostgreSQL "
 				 "data with LEADER's; run it as chef-backend did, with the daemon "
-				 "stopped (backstay stop) and " GUARD_ENV "=true in the environment");
+				 "stopped (backstay stop) and " GUARD_ENV
+				 "=true in the environment");
 	if (!bs_config_bool(f->config, BS_SET_POSTGRESQL_ENABLE))
 		return cli__fail(f->ctx, "postgresql.enable is false: backstay does not manage "
 					 "PostgreSQL on this node");
