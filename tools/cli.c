@@ -26,6 +26,7 @@ static const struct cli_verb *const verbs[] = {
 	&cli__verb_demote,
 	&cli__verb_promote,
 	&cli__verb_force_leader,
+	&cli__verb_pgsql_follow,
 	&cli__verb_gen_server_config,
 	&cli__verb_gen_sample,
 	&cli__verb_show_config,

@@ -82,6 +82,7 @@ extern const struct cli_verb cli__verb_service_list;
 extern const struct cli_verb cli__verb_demote;
 extern const struct cli_verb cli__verb_promote;
 extern const struct cli_verb cli__verb_force_leader;
+extern const struct cli_verb cli__verb_pgsql_follow;
 
 /* Load the configuration a verb runs with: ctx->config_path, else the
  * default path, else defaults. On failure prints the reason to ctx->err and
