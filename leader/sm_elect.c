@@ -62,6 +62,10 @@ static void add_report(const struct ldr_sm *sm, struct ldr__round *rd, const str
 		rd->r[i] = rd->r[i - 1];
 	dst = &rd->r[i];
 	*dst = *r;
+	/* The cluster switch is the deciding node's view alone: a follower's
+	 * own may lag a heartbeat behind (set-cluster-failover on, then at
+	 * once demote). */
+	dst->blocks &= ~(unsigned)LDR_BLOCK_CLUSTER;
 	if (sm->cluster_blocked && r->id != sm->last_holder)
 		dst->blocks |= LDR_BLOCK_CLUSTER;
 	if (!r->has_lsn)

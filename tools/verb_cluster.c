@@ -235,6 +235,12 @@ static int create_recover(struct cli_ctx *ctx, const struct bs_config *c)
 	rv = cns_recover(store, &self, 1, errmsg, sizeof errmsg);
 	if (rv != 0)
 		return cli__fail(ctx, "%s", errmsg);
+	/* The operator names this node the survivor with the freshest data
+	 * (seed 004): a leader that fenced itself when its quorum went may
+	 * start its PostgreSQL again, and leads with it. */
+	rv = pgc_sentinel_clear(data_dir, PGC_NO_START_PGSQL, errmsg, sizeof errmsg);
+	if (rv != 0)
+		return cli__fail(ctx, "%s", errmsg);
 	if (start_leading(ctx, c) != CLI_OK)
 		return CLI_FAIL;
 	fprintf(ctx->out,

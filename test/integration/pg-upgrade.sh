@@ -135,19 +135,9 @@ nh_log "step 2: both followers upgraded, no failover"
 # Step 3: fail over to an upgraded follower, block again.
 on "$LEADER" "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
 t0=$(nh_now_ms)
-if ! out=$(on "$LEADER" "$BACKSTAY" demote 2>&1); then
-	# Known bug (reported; leader/sm_elect.c add_report): a report keeps
-	# the "cluster failover off" block its sender computed from its own view,
-	# which lags the switch by a heartbeat, so a demote right after
-	# set-cluster-failover on finds no eligible node. Retried once every
-	# node shows eligible.
-	grep -q "no eligible node" <<<"$out" || nh_fail "demote: $out"
-	nh_log "SKIPPED STEP (known bug): demote right after set-cluster-failover on: $out; again once every node is eligible"
-	for f in "${FOLLOWERS[@]}"; do
-		nh_wait 10 "backend-$f eligible" cs_is "$LEADER" "$f" eligible true
-	done
-	out=$(on "$LEADER" "$BACKSTAY" demote 2>&1) || nh_fail "demote: $out"
-fi
+# Right after the switch: the deciding node's view of it counts, not each
+# follower's own (which may lag a heartbeat).
+out=$(on "$LEADER" "$BACKSTAY" demote 2>&1) || nh_fail "demote right after set-cluster-failover on: $out"
 nh_log "step 3: demote: $out ($(($(nh_now_ms) - t0)) ms)"
 on "$LEADER" "$BACKSTAY" set-cluster-failover off >/dev/null || nh_fail "set-cluster-failover off (2)"
 NEW=$(pgc_wait_leader "$LEADER" 30) || nh_fail "no new leader after demote"
