@@ -427,6 +427,23 @@ static void election_self_best(void **state)
 	assert_int_equal(ldr_next_deadline(&f.sm), 230);
 }
 
+/* A follower's report still carries "cluster failover off" from before
+ * the switch went back on: the deciding node's view counts alone. */
+static void election_ignores_stale_cluster_block(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, &base_settings);
+	step(&f, 0, raft(false, 0));
+	step(&f, 0, standby(0x2000, 0, false));
+	step(&f, 10, raft(true, SELF));
+	step(&f, 20,
+	     REPORTS(REP(1, 0x2000, 0), REP(2, 0x3000, LDR_BLOCK_CLUSTER), REP(3, 0x1000, 0)));
+	assert_string_equal(f.sm.why, "node 2 is the candidate");
+	assert_string_equal(last_lines(f.trace, 1), "t=20 ACT TRANSFER 2\n");
+}
+
 static void election_transfers_to_best(void **state)
 {
 	struct fx f;
@@ -1871,6 +1888,7 @@ int bs_test_leader(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(election_self_best),
 		cmocka_unit_test(election_transfers_to_best),
+		cmocka_unit_test(election_ignores_stale_cluster_block),
 		cmocka_unit_test(election_needs_majority),
 		cmocka_unit_test(election_best_ineligible),
 		cmocka_unit_test(election_remote_ineligible),
