@@ -13,7 +13,8 @@
 #   pgc_state i                             node i's leader-module state
 #   pgc_wait_state i STATE [SECONDS]
 #   pgc_sql i SQL                           psql on node i as the db superuser
-#   pgc_write_start SECONDS [RATE]          pgwrite in the client namespace (bg)
+#   pgc_write_start SECONDS [RATE]          pgwrite in the client namespace (bg);
+#                                           into table $PGC_TABLE if set
 #   pgc_write_wait                          wait for it; its output in $PGC_W/out
 #   pgc_verify                              every acknowledged row is present
 #
@@ -129,7 +130,8 @@ pgc_write_start() { # SECONDS [RATE]
 	mkdir -p "$PGC_W"
 	local hosts=() i
 	for ((i = 1; i <= NH_N; i++)); do hosts+=("$(host_ip "$i")"); done
-	on_fe "$PGWRITE" --seconds "$secs" ${rate:+--rate "$rate"} --secrets "$NH_TMP/secrets.json" \
+	on_fe "$PGWRITE" --seconds "$secs" ${rate:+--rate "$rate"} ${PGC_TABLE:+--table "$PGC_TABLE"} \
+		--secrets "$NH_TMP/secrets.json" \
 		--user chef_pgsql --acked "$PGC_W/acked" --timeout $((secs + 60)) "${hosts[@]}" \
 		>"$PGC_W/out" 2>&1 &
 	PGC_WPID=$!
@@ -144,7 +146,8 @@ pgc_write_wait() {
 pgc_verify() {
 	local hosts=() i out
 	for ((i = 1; i <= NH_N; i++)); do hosts+=("$(host_ip "$i")"); done
-	out=$(on_fe "$PGWRITE" --verify "$PGC_W/acked" --secrets "$NH_TMP/secrets.json" \
+	out=$(on_fe "$PGWRITE" --verify "$PGC_W/acked" ${PGC_TABLE:+--table "$PGC_TABLE"} \
+		--secrets "$NH_TMP/secrets.json" \
 		--user chef_pgsql "${hosts[@]}" 2>&1) || nh_fail "acknowledged writes lost: $out"
 	echo "$out" | grep -m1 "acknowledged="
 }
