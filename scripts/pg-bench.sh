@@ -10,6 +10,9 @@
 #               before the next trial
 #   switchover  backstay demote: write unavailability (pgwrite's outage)
 #   stall       SIGSTOP of the leader's backstay for 1.0 s: failovers counted
+#   disk stall  the leader's disk frozen for 1.0 s (fsfreeze: each host's
+#               /var/lib/backstay — the Raft store and PostgreSQL — is its
+#               own ext4 on a loop device): failovers counted
 #   delay       100 ms added to every packet between the leader's host and
 #               the others, both ways, for 5 s: failovers counted
 #
@@ -49,9 +52,47 @@ NH_NAME=pg-bench
 . test/integration/pg_cluster.sh
 
 RATE=200
+# Leftovers of a killed run: its disks thawed, unmounted, detached.
+for m in $(findmnt -rn -o TARGET | grep '^/tmp/pg-bench\.[A-Za-z0-9]*/mnt[0-9]$' || true); do
+	owner=$(cat "$(dirname "$m")/owner" 2>/dev/null || echo 0)
+	kill -0 "$owner" 2>/dev/null && continue
+	src=$(findmnt -rn -o SOURCE "$m")
+	fsfreeze -u "$m" 2>/dev/null || true
+	umount "$m" && losetup -d "$src" 2>/dev/null || true
+done
 OUT=$(mktemp -d /tmp/pg-bench.XXXXXX)
-NH_CLEANUP_HOOK="rm -rf $OUT"
+echo $$ >"$OUT/owner"
 nh_setup 3
+
+# Each host's /var/lib/backstay on its own small ext4 (a loop device), so
+# that one host's disk can be frozen alone.
+disk_release() {
+	local i src
+	for ((i = 1; i <= 3; i++)); do
+		mountpoint -q "$OUT/mnt$i" || continue
+		fsfreeze -u "$OUT/mnt$i" 2>/dev/null || true
+		src=$(findmnt -rn -o SOURCE "$OUT/mnt$i")
+		umount "$OUT/mnt$i" && losetup -d "$src" 2>/dev/null || true
+	done
+}
+bench_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for ((i = 1; i <= 3; i++)); do fsfreeze -u "$OUT/mnt$i" 2>/dev/null || true; done
+	nh_cleanup
+	disk_release
+	rm -rf "$OUT"
+	exit "$rc"
+}
+trap bench_exit EXIT
+for ((i = 1; i <= 3; i++)); do
+	truncate -s 768M "$OUT/disk$i.img"
+	mkfs.ext4 -q -F "$OUT/disk$i.img"
+	mkdir -p "$OUT/mnt$i"
+	mount -o loop "$OUT/disk$i.img" "$OUT/mnt$i"
+	chmod 755 "$OUT/mnt$i"
+	rmdir "$(host_dir "$i")/lib" && ln -s "$OUT/mnt$i" "$(host_dir "$i")/lib"
+done
 pgc_up 3
 nh_log "cluster up; $TRIALS trials of each kind"
 
@@ -124,6 +165,23 @@ for ((t = 1; t <= TRIALS; t++)); do
 	nh_log "stall $t: failover=$f"
 	[ "$f" = 0 ] || pgc_wait_state "$leader" follower 90 || true
 done
+disk_fo=0
+for ((t = 1; t <= TRIALS; t++)); do
+	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before disk stall trial $t"
+	e=$(epoch_of "$leader")
+	run_table disk
+	pgc_write_start 4 "$RATE"
+	sleep 1
+	fsfreeze -f "$OUT/mnt$leader"
+	sleep 1.0
+	fsfreeze -u "$OUT/mnt$leader"
+	pgc_write_wait
+	keep_acked
+	f=$(count_failover "$leader" "$e")
+	disk_fo=$((disk_fo + f))
+	nh_log "disk stall $t: failover=$f"
+	[ "$f" = 0 ] || pgc_wait_state "$leader" follower 90 || true
+done
 delay_fo=0
 for ((t = 1; t <= TRIALS; t++)); do
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before delay trial $t"
@@ -175,6 +233,7 @@ table=$(cat <<EOF
 | fault (${TRIALS} trials each) | failovers | target |
 |---|---|---|
 | leader's backstay stopped (SIGSTOP) for 1.0 s | $stall_fo | 0 ($(met "$stall_fo" 0)) |
+| leader's disk (Raft store and PostgreSQL) frozen (fsfreeze) for 1.0 s | $disk_fo | 0 ($(met "$disk_fo" 0)) |
 | 100 ms added each way between the leader's host and the others for 5 s | $delay_fo | 0 ($(met "$delay_fo" 0)) |
 | acknowledged rows lost over the whole run (pgwrite --verify) | $lost | 0 ($(met "${lost:-1}" 0)) |
 EOF
