@@ -3,9 +3,13 @@
  * its replication state, and any SQL (tests, tools).
  *
  * The state is one statement for every node and, on a primary, a second
- * for pg_stat_replication. The timeline of a standby is the one its
- * walreceiver receives (else the last restartpoint's); a primary's is the
- * one it writes, read from the name of its current WAL file
+ * for pg_stat_replication. The timeline of a standby is the highest of:
+ * the one its walreceiver receives, the newest timeline of a WAL segment
+ * in pg_wal, and the last restartpoint's — a standby whose primary died
+ * has no walreceiver, and its last restartpoint may be timelines behind
+ * the WAL it holds (the leader election compares (timeline, LSN), so an
+ * old timeline here would lose to a node with less WAL). A primary's is
+ * the one it writes, read from the name of its current WAL file
  * (pg_control_checkpoint() lags behind a promotion until the next
  * checkpoint).
  */
@@ -19,8 +23,10 @@
 static const char state_sql[] =
 	"SELECT pg_is_in_recovery(),"
 	" CASE WHEN pg_is_in_recovery()"
-	"  THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
-	"                (SELECT timeline_id FROM pg_control_checkpoint()))"
+	"  THEN greatest((SELECT received_tli FROM pg_stat_wal_receiver),"
+	"   (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()"
+	"     WHERE name ~ '^[0-9A-F]{24}(\\.partial)?$'),"
+	"   (SELECT timeline_id FROM pg_control_checkpoint()))"
 	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
 	" pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),"
 	" CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() END,"
