@@ -86,7 +86,7 @@ bench_exit() {
 }
 trap bench_exit EXIT
 for ((i = 1; i <= 3; i++)); do
-	truncate -s 768M "$OUT/disk$i.img"
+	truncate -s 4G "$OUT/disk$i.img" # sparse: 40 failovers of WAL, timelines and base backups fit
 	mkfs.ext4 -q -F "$OUT/disk$i.img"
 	mkdir -p "$OUT/mnt$i"
 	mount -o loop "$OUT/disk$i.img" "$OUT/mnt$i"
