@@ -99,7 +99,7 @@ nh_log "cluster up; $TRIALS trials of each kind"
 epoch_of() { pgc_status_json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader",{}).get("epoch",0))' 2>/dev/null; }
 
 # The outage pgwrite reports for the one outage of a short run.
-one_outage() { grep -o "outage_ms=[0-9]*" "$PGC_W/out" | head -1 | cut -d= -f2; }
+one_outage() { sed -n "s/.*outage_ms=\([0-9]*\).*/\1/p" "$PGC_W/out" | sed -n 1p; }
 
 # Every run writes its own table; all are verified at the end, after every
 # later failover: (table, run dir) pairs.

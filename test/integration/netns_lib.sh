@@ -217,7 +217,7 @@ node_pid() {
 	local i=$1 pid
 	pid=$(cat "$NH_TMP/n$i/lib/backstay.pid" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	ip netns identify "$pid" 2>/dev/null | grep -qx "$(nh_ns "$i")" || return 1
+	grep -qx "$(nh_ns "$i")" <<<"$(ip netns identify "$pid" 2>/dev/null)" || return 1
 	echo "$pid"
 }
 

@@ -121,7 +121,7 @@ nh_wait 10 "rows acknowledged" grep -q . "$PGC_W/acked"
 
 # Step 1: block failover.
 out=$(on "$LEADER" "$BACKSTAY" set-cluster-failover off 2>&1) || nh_fail "set-cluster-failover off: $out"
-on "$LEADER" "$BACKSTAY" cluster-status | grep -q "cluster failover: disabled" ||
+grep -q "cluster failover: disabled" <<<"$(on "$LEADER" "$BACKSTAY" cluster-status)" ||
 	nh_fail "cluster-status does not show failover disabled"
 nh_log "step 1: set-cluster-failover off"
 
@@ -160,16 +160,16 @@ nh_log "step 4: backend-$OLD (the demoted leader) upgraded"
 
 # Step 5: failover allowed again.
 on "$LEADER" "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on (2)"
-on "$LEADER" "$BACKSTAY" cluster-status | grep -q "cluster failover: enabled" ||
+grep -q "cluster failover: enabled" <<<"$(on "$LEADER" "$BACKSTAY" cluster-status)" ||
 	nh_fail "cluster-status does not show failover enabled"
 nh_log "step 5: set-cluster-failover on"
 
 # Step 6: the cluster is stable.
 nh_wait 20 "every node eligible" cs_is "$LEADER" "$OLD" eligible true
 on "$LEADER" "$BACKSTAY" status | sed 's/^/    | /'
-st_row "$LEADER" leader | grep -q "leader: 1; waiting: 0; follower: 2; total: 3" ||
+grep -q "leader: 1; waiting: 0; follower: 2; total: 3" <<<"$(st_row "$LEADER" leader)" ||
 	nh_fail "status: leader row: $(st_row "$LEADER" leader)"
-st_row "$LEADER" consensus | grep -q "health: green; healthy nodes: 3/3" ||
+grep -q "health: green; healthy nodes: 3/3" <<<"$(st_row "$LEADER" consensus)" ||
 	nh_fail "status: consensus row: $(st_row "$LEADER" consensus)"
 st_pg_is "$LEADER" synced 2 || nh_fail "status: $(st_row "$LEADER" postgresql)"
 assert_no_failover "step 6"

@@ -149,5 +149,5 @@ pgc_verify() {
 	out=$(on_fe "$PGWRITE" --verify "$PGC_W/acked" ${PGC_TABLE:+--table "$PGC_TABLE"} \
 		--secrets "$NH_TMP/secrets.json" \
 		--user chef_pgsql "${hosts[@]}" 2>&1) || nh_fail "acknowledged writes lost: $out"
-	echo "$out" | grep -m1 "acknowledged="
+	grep -m1 "acknowledged=" <<<"$out" # no pipe: grep -m1 leaving early must not SIGPIPE (pipefail)
 }
