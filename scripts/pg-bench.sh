@@ -20,7 +20,10 @@
 # figures and, unless --no-doc, writes them into docs/BENCHMARKS.md between
 # the pg-bench:begin / pg-bench:end markers.
 #
-#   scripts/pg-bench.sh [TRIALS] [--no-doc]       # TRIALS default 20; ~10 min
+#   scripts/pg-bench.sh [TRIALS] [--no-doc]       # TRIALS default 20; ~15 min
+#
+# KINDS="failover switchover" (say) runs only those kinds (the others print as
+# 0 trials) and implies --no-doc. NH_KEEP=1 keeps the hosts' logs.
 #
 # Needs root (namespaces) and a build (BUILD, default build). Safety: as
 # netns_lib.sh: traffic only inside this run's namespaces, bounded waits,
@@ -37,6 +40,10 @@ for a in "$@"; do
 	esac
 done
 BUILD=${BUILD:-build}
+ALL_KINDS="failover switchover stall disk delay"
+KINDS=${KINDS:-$ALL_KINDS}
+[ "$KINDS" = "$ALL_KINDS" ] || DOC=0
+want() { [[ " $KINDS " == *" $1 "* ]]; }
 [ "$(id -u)" -eq 0 ] || { echo "pg-bench: needs root (network namespaces)" >&2; exit 1; }
 export BACKSTAY=$PWD/$BUILD/tools/backstay PGWRITE=$PWD/$BUILD/test/fault/pgwrite
 export CTL_STATUS=$PWD/$BUILD/test/integration/ctl_status NFQDELAY=$PWD/$BUILD/test/fault/nfqdelay
@@ -108,8 +115,10 @@ PGC_N=0
 run_table() { PGC_TABLE=bench_$1_$((++PGC_N)); }
 keep_acked() { echo "$PGC_TABLE $PGC_W" >>"$OUT/runs"; }
 
+touch "$OUT/failover" "$OUT/switchover"
 # ---- failover -------------------------------------------------------------------
 for ((t = 1; t <= TRIALS; t++)); do
+	want failover || break
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before failover trial $t"
 	run_table failover
 	pgc_write_start 6 "$RATE"
@@ -130,6 +139,7 @@ done
 # ---- switchover -----------------------------------------------------------------
 sw_fail=0
 for ((t = 1; t <= TRIALS; t++)); do
+	want switchover || break
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before switchover trial $t"
 	run_table switchover
 	pgc_write_start 5 "$RATE"
@@ -155,6 +165,7 @@ count_failover() { # LEADER EPOCH_BEFORE: 1 if leadership or the epoch changed
 }
 stall_fo=0
 for ((t = 1; t <= TRIALS; t++)); do
+	want stall || break
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before stall trial $t"
 	e=$(epoch_of "$leader")
 	run_table stall
@@ -172,6 +183,7 @@ for ((t = 1; t <= TRIALS; t++)); do
 done
 disk_fo=0
 for ((t = 1; t <= TRIALS; t++)); do
+	want disk || break
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before disk stall trial $t"
 	e=$(epoch_of "$leader")
 	run_table disk
@@ -189,6 +201,7 @@ for ((t = 1; t <= TRIALS; t++)); do
 done
 delay_fo=0
 for ((t = 1; t <= TRIALS; t++)); do
+	want delay || break
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before delay trial $t"
 	e=$(epoch_of "$leader")
 	run_table delay
@@ -221,6 +234,9 @@ stats() { # FILE COLUMN: p50 p99 min max (ms)
 import sys
 v = sorted(int(l.split()[int(sys.argv[2])]) for l in open(sys.argv[1]) if l.split() and l.split()[int(sys.argv[2])].isdigit())
 q = lambda p: v[min(len(v) - 1, max(0, int(round(p * len(v) + 0.5)) - 1))]
+if not v:
+    print("0 0 0 0 0")
+    sys.exit(0)
 print("%d %d %d %d %d" % (q(0.5), q(0.99), v[0], v[-1], len(v)))
 PY
 }
