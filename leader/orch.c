@@ -291,7 +291,7 @@ void ldr_orch_done(struct ldr_orch *o, enum ldr_action_type action, int status)
 {
 	struct ldr_event ev = {.type = LDR_EV_DONE};
 
-	if (status != 0)
+	if (status != 0 && !(action == LDR_ACT_PG_START && status == -ENODATA)) /* no data yet */
 		bs_warn(LDR_COMPONENT, "%s failed: %s",
 			action == LDR_ACT_PG_FOLLOW    ? "following"
 			: action == LDR_ACT_PG_PROMOTE ? "promotion"
@@ -302,6 +302,10 @@ void ldr_orch_done(struct ldr_orch *o, enum ldr_action_type action, int status)
 	ev.u.done.action = (int)action;
 	ev.u.done.status = status;
 	ldr__step(o, &ev);
+	if (action == LDR_ACT_PG_FOLLOW && !o->closing) {
+		o->sentinels_known = false; /* a failed copy may have put unsynced back */
+		ldr__sentinels(o);
+	}
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */

@@ -209,6 +209,16 @@ static bool cmd_succeeded(const struct ldr_sm *sm)
 	return sm->holder == sm->cmd_target;
 }
 
+/* PROMOTE: another node leads at a newer epoch (the target's promotion
+ * failed and an election chose someone else): the answer need not wait
+ * for the timeout. */
+static bool cmd_superseded(const struct ldr_sm *sm)
+{
+	return sm->cmd == LDR_CMD_PROMOTE && sm->holder && sm->holder_epoch > sm->cmd_epoch &&
+	       sm->holder != sm->cmd_target &&
+	       (sm->holder != sm->set.self_id || sm->state == LDR_LEADER);
+}
+
 /* Rule 8: "A command past switchover_timeout is dropped and why says so." */
 void ldr__cmd_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 {
@@ -216,6 +226,10 @@ void ldr__cmd_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 		return;
 	if (cmd_succeeded(sm)) {
 		finish(sm, 0, acts);
+	} else if (cmd_superseded(sm)) {
+		ldr__why(sm, "promote: node %llu did not take over; node %llu leads",
+			 (unsigned long long)sm->cmd_target, (unsigned long long)sm->holder);
+		finish(sm, -EIO, acts);
 	} else if (sm->cmd_wait_reports && !sm->collecting) {
 		ldr__why(sm, "%s: the report round was lost", ldr__cmd_name(sm->cmd));
 		finish(sm, -EAGAIN, acts);

@@ -9,7 +9,8 @@
  * until its lease expires). A follow is a chain for one (holder, epoch):
  * RECONF (REWIND for a deposed leader, BASEBACKUP for a partial copy), then
  * on a DONE error or no streaming follow_timeout after a DONE, the next
- * mode, and after BASEBACKUP waiting_for_leader until the holder changes.
+ * mode, and after BASEBACKUP waiting_for_leader until the holder changes or
+ * LDR__FOLLOW_RETRY follow timeouts have passed.
  */
 #include <stdio.h>
 
@@ -47,7 +48,7 @@ bool ldr__follow_armed(const struct ldr_sm *sm)
 	uint64_t h = ldr__holder_seen(sm);
 
 	return follow_state(sm) && chain_current(sm, h) && !streaming_from(sm, h) &&
-	       ldr__pg_idle(sm) && !sm->must_stop && !sm->follow_failed && sm->follow_timing;
+	       ldr__pg_idle(sm) && !sm->must_stop && (sm->follow_failed || sm->follow_timing);
 }
 
 static void follow(struct ldr_sm *sm, enum ldr_follow_mode mode, struct ldr_actions *acts)
@@ -77,11 +78,15 @@ static void chain_start(struct ldr_sm *sm, uint64_t h, struct ldr_actions *acts)
 	follow(sm, mode, acts);
 }
 
-static void give_up(struct ldr_sm *sm, struct ldr_actions *acts)
+/* The chain starts again LDR__FOLLOW_RETRY follow timeouts after giving up
+ * (an operator may have fixed what failed: a full disk, a bad file), or at
+ * once when the holder changes. */
+static void give_up(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 {
 	sm->follow_failed = true;
 	sm->follow_active = false;
 	sm->follow_timing = false;
+	sm->follow_deadline_ms = now + LDR__FOLLOW_RETRY * sm->set.follow_timeout_ms;
 	if (sm->follow_status)
 		ldr__why(sm, "cannot follow node %llu: %s failed (%d)",
 			 (unsigned long long)sm->following, ldr__mode_name(sm->follow_mode),
@@ -95,12 +100,12 @@ static void give_up(struct ldr_sm *sm, struct ldr_actions *acts)
 /* "DONE error or not streaming by follow_deadline → next mode (RECONF →
  * REWIND → BASEBACKUP → WAITING_FOR_LEADER with why)". A follower that lost
  * its stream restarts the chain at RECONF. */
-static void escalate(struct ldr_sm *sm, struct ldr_actions *acts)
+static void escalate(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 {
 	if (!sm->follow_active)
 		follow(sm, LDR_FOLLOW_RECONF, acts);
 	else if (sm->follow_mode == LDR_FOLLOW_BASEBACKUP)
-		give_up(sm, acts);
+		give_up(sm, now, acts);
 	else
 		follow(sm, sm->follow_mode + 1, acts);
 }
@@ -160,13 +165,14 @@ void ldr__follow_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 	if (!chain_current(sm, h)) {
 		chain_start(sm, h, acts);
 	} else if (sm->follow_failed) {
-		return;
+		if (now >= sm->follow_deadline_ms)
+			chain_start(sm, h, acts);
 	} else if (!sm->follow_timing) {
 		sm->follow_deadline_ms = now + sm->set.follow_timeout_ms; /* lost its stream */
 		sm->follow_timing = true;
 	} else if (now >= sm->follow_deadline_ms) {
 		sm->follow_status = 0;
-		escalate(sm, acts);
+		escalate(sm, now, acts);
 	}
 }
 
@@ -177,8 +183,11 @@ void ldr__done_follow(struct ldr_sm *sm, int status, uint64_t now, struct ldr_ac
 		sm->ignored++;
 		return;
 	}
-	if (sm->follow_mode == LDR_FOLLOW_BASEBACKUP)
-		sm->unsynced = status != 0;
+	/* A failed copy leaves the sentinel only if it had replaced the data
+	 * directory (pgctl): the orchestrator reads the file again after this
+	 * DONE (LDR_EV_SENTINELS); until then the sentinel counts. */
+	if (sm->follow_mode == LDR_FOLLOW_BASEBACKUP && !status)
+		sm->unsynced = false;
 	if (!status) {
 		sm->pg_down = false;
 		sm->follow_deadline_ms = now + sm->set.follow_timeout_ms;
@@ -187,7 +196,7 @@ void ldr__done_follow(struct ldr_sm *sm, int status, uint64_t now, struct ldr_ac
 	}
 	sm->follow_status = status;
 	if (chain_current(sm, ldr__holder_seen(sm)))
-		escalate(sm, acts);
+		escalate(sm, now, acts);
 }
 
 bool ldr__start_armed(const struct ldr_sm *sm)

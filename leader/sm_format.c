@@ -81,6 +81,8 @@ const char *ldr__errno_name(int status)
 		return "EEXIST";
 	case -EINVAL:
 		return "EINVAL";
+	case -EIO:
+		return "EIO";
 	case -ENOENT:
 		return "ENOENT";
 	case -EPERM:

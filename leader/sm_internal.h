@@ -11,6 +11,7 @@
 
 /* Blocks that make a running leader step down (rule 3); failover switches do not. */
 #define LDR__STEP_DOWN_BLOCKS (LDR_BLOCK_PG | LDR_BLOCK_ES | LDR_BLOCK_DISK)
+#define LDR__FOLLOW_RETRY 4 /* follow timeouts from giving up to the next chain */
 
 /* Why a holder fences (rule 1), in sm->fence_cause. */
 enum ldr__fence_cause {

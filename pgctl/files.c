@@ -186,25 +186,37 @@ int pgc__dir_used(const char *path)
 	return used;
 }
 
-void pgc__file_tail(const char *path, unsigned lines, char *buf, size_t size)
+/* The last TAIL_READ bytes of path, trailing newlines and blanks cut;
+ * length, or -1. */
+static ssize_t read_tail(const char *path, char tail[TAIL_READ + 1])
 {
-	char tail[TAIL_READ + 1], *start;
 	ssize_t n;
 	off_t end;
 	int fd;
 
-	buf[0] = '\0';
+	tail[0] = '\0';
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return -1;
 	end = lseek(fd, 0, SEEK_END);
 	n = end < 0 ? -1 : pread(fd, tail, TAIL_READ, end > TAIL_READ ? end - TAIL_READ : 0);
 	close(fd);
 	if (n <= 0)
-		return;
+		return -1;
 	tail[n] = '\0';
 	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
 		tail[--n] = '\0';
+	return n;
+}
+
+void pgc__file_tail(const char *path, unsigned lines, char *buf, size_t size)
+{
+	char tail[TAIL_READ + 1], *start;
+	ssize_t n = read_tail(path, tail);
+
+	buf[0] = '\0';
+	if (n <= 0)
+		return;
 	for (start = tail + n; start > tail; start--) {
 		if (start[-1] == '\n' && --lines == 0)
 			break;
@@ -214,4 +226,24 @@ void pgc__file_tail(const char *path, unsigned lines, char *buf, size_t size)
 			start[n] = '/'; /* "line / line" reads on one line */
 	}
 	snprintf(buf, size, "%s", start);
+}
+
+/* The server log's newest line with PANIC, FATAL or ERROR in its last
+ * TAIL_READ bytes, or "". */
+void pgc_log_last_error(const struct pgc *p, char *buf, size_t size)
+{
+	static const char *const levels[] = {"PANIC:", "FATAL:", "ERROR:"};
+	char tail[TAIL_READ + 1], *line, *best = NULL, *save = NULL;
+	size_t i;
+
+	buf[0] = '\0';
+	if (read_tail(p->paths.log_file, tail) <= 0)
+		return;
+	for (line = strtok_r(tail, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		for (i = 0; i < sizeof levels / sizeof levels[0]; i++)
+			if (strstr(line, levels[i]) != NULL)
+				best = line;
+	}
+	if (best != NULL)
+		snprintf(buf, size, "%s", best);
 }

@@ -9,7 +9,8 @@
  * goes into a fresh sibling directory; only a complete one replaces the
  * data directory (one renameat2 RENAME_EXCHANGE), so a failure leaves the
  * old data where it was. chef-backend's `unsynced` sentinel covers the
- * whole operation: written first, removed last, kept on failure.
+ * whole operation: written first, removed last, kept on a failure after
+ * the swap; a failure before it puts the sentinel back as it was.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -113,8 +114,10 @@ static int bb_prepare(struct pgc_req *req)
 {
 	struct pgc *p = req->p;
 	char dir[4300];
-	int rv =
-		pgc_sentinel_set(p->paths.state_dir, PGC_UNSYNCED, req->errmsg, sizeof req->errmsg);
+	int rv;
+
+	req->u.follow.had_unsynced = pgc_sentinel_exists(p->paths.state_dir, PGC_UNSYNCED);
+	rv = pgc_sentinel_set(p->paths.state_dir, PGC_UNSYNCED, req->errmsg, sizeof req->errmsg);
 
 	if (rv == 0)
 		rv = pgc__files_write(req);
@@ -128,12 +131,18 @@ static int bb_prepare(struct pgc_req *req)
 	return rv;
 }
 
+/* A copy that failed before the swap left the data directory as it was:
+ * the sentinel goes back to what it was before (a node whose data is
+ * whole must not stay partially synced, and so ineligible, because its
+ * upstream went away during the copy). */
 static int bb_cleanup(struct pgc_req *req)
 {
 	char dir[4300], ignored[256];
 
 	if (new_dir(req->p, dir, sizeof dir) == 0)
 		pgc__rmtree(dir, ignored, sizeof ignored);
+	if (!req->u.follow.had_unsynced)
+		pgc_sentinel_clear(req->p->paths.state_dir, PGC_UNSYNCED, ignored, sizeof ignored);
 	return 0;
 }
 
@@ -203,6 +212,14 @@ static int bb_run(struct pgc_req *req)
 	return child(req, args);
 }
 
+/* Before the swap: the new directory goes, the sentinel is put back. */
+static int bb_failed(struct pgc_req *req)
+{
+	req->u.follow.status = req->act_status;
+	req->stage = BB_CLEANED;
+	return pgc__work(req, bb_cleanup);
+}
+
 static int bb_step(struct pgc_req *req)
 {
 	switch (req->stage) {
@@ -211,15 +228,12 @@ static int bb_step(struct pgc_req *req)
 		return prepare(req, bb_prepare);
 	case BB_RUN:
 		if (req->act_status < 0)
-			return req->act_status;
+			return bb_failed(req); /* the preparation */
 		req->stage = BB_RAN;
 		return bb_run(req);
 	case BB_RAN:
-		if (req->act_status < 0) {
-			req->u.follow.status = req->act_status;
-			req->stage = BB_CLEANED;
-			return pgc__work(req, bb_cleanup);
-		}
+		if (req->act_status < 0)
+			return bb_failed(req);
 		req->stage = BB_SWAPPED;
 		return local_files(req, bb_finish);
 	case BB_SWAPPED:

@@ -250,6 +250,10 @@ void pgc_close(struct pgc *p, void (*cb)(void *data), void *data);
 bool pgc_running(const struct pgc *p); /* the postmaster we started is alive */
 int pgc_pid(const struct pgc *p);      /* its pid, or 0 */
 const struct pgc_paths *pgc_paths(const struct pgc *p);
+
+/* The server log's newest PANIC, FATAL or ERROR line among its last few KB
+ * ("" when none): why a server that just died did, for messages. */
+void pgc_log_last_error(const struct pgc *p, char *buf, size_t size);
 /* The last progress report of a base backup or rewind under way (false
  * when none runs), for status displays. */
 bool pgc_progress(const struct pgc *p, struct pgc_progress *ret_progress);
@@ -347,6 +351,7 @@ struct pgc_req {
 		} epoch;
 		struct {
 			bool fallback, basebackup;
+			bool had_unsynced; /* the sentinel existed before this copy */
 			int status;
 			char conninfo[1024];
 		} follow;

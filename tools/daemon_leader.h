@@ -51,6 +51,7 @@ struct daemon_pg {
 	struct cli_leader_view view;
 	bool serving;
 	bool vip_held;
+	bool said_no_data; /* "no data directory yet" logged */
 };
 
 /* Start the leader module (after the consensus node): 0, or negative errno

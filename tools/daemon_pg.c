@@ -56,14 +56,26 @@ static const char *const op_done[] = {
 	[OP_STOP_FAST] = "PostgreSQL stopped (fast shutdown)",
 };
 
+/* A promotion that failed: usually the server died, and its log says why. */
+static void warn_log_error(struct daemon_pg *g)
+{
+	char why[300];
+
+	pgc_log_last_error(g->pgc, why, sizeof why);
+	if (why[0] != '\0')
+		bs_warn(PG_COMPONENT, "PostgreSQL's log: %s", why);
+}
+
 static void chain_cb(struct pgc_req *req, int status)
 {
 	struct daemon_pg *g = req->data;
 	int op = g->stage > 0 ? g->chain[g->stage - 1] : OP_END;
 
-	if (status != 0)
+	if (status != 0) {
 		bs_warn(PG_COMPONENT, "%s", req->errmsg);
-	else if (op < (int)(sizeof op_done / sizeof op_done[0]) && op_done[op] != NULL)
+		if (op == OP_PROMOTE)
+			warn_log_error(g);
+	} else if (op < (int)(sizeof op_done / sizeof op_done[0]) && op_done[op] != NULL)
 		bs_info(PG_COMPONENT, op_done[op], g->upstream.host);
 	if (status == -ECANCELED && g->closing)
 		return;
@@ -234,6 +246,16 @@ int daemon__pg_start(void *data, const struct ldr_peer *upstream)
 	struct daemon_pg *g = data;
 	static const int ops[] = {OP_START, OP_READY, OP_END};
 
+	/* A node that joined has no data until its first base backup (a follow
+	 * of the leader): nothing to start, and nothing wrong. */
+	if (data_dir_empty(g)) {
+		if (!g->said_no_data)
+			bs_info(PG_COMPONENT,
+				"no data directory yet: PostgreSQL starts once copied "
+				"from a leader");
+		g->said_no_data = true;
+		return -ENODATA;
+	}
 	set_upstream(g, upstream);
 	return run(g, LDR_ACT_PG_START, ops);
 }

@@ -174,6 +174,8 @@ nh_clean_leftovers() {
 		[ -d "$d" ] && [ -f "$d/owner" ] || continue
 		kill -0 "$(cat "$d/owner")" 2>/dev/null && continue
 		nh__pg_ipc_cleanup "$d"
+		# a killed pg-failover promotefail run leaves a pg_wal immutable
+		find "$d" -maxdepth 8 -type d -name pg_wal -exec chattr -i {} + 2>/dev/null || true
 		rm -rf "$d" 2>/dev/null || true
 	done
 	return 0

@@ -20,6 +20,11 @@
 #   es         the Elasticsearch health of the leader (an es_fixture per
 #              host, serving Elasticsearch's _cluster/health answers; not
 #              Elasticsearch) turns red: leadership moves to a healthy node
+#   promotefail  promote NODE whose PostgreSQL cannot promote (its pg_wal
+#              made immutable, chattr +i: the timeline history file cannot be
+#              written and PostgreSQL exits, as on a full disk): another node
+#              leads within seconds, nothing acknowledged is lost, and once
+#              pg_wal is writable again NODE rejoins as a follower
 #   behind     a follower stopped while the leader writes and recycles the
 #              WAL it would need (its slot dropped, wal_keep_size small):
 #              started again, it cannot stream, and gets a base backup
@@ -54,6 +59,15 @@ es)
 		on "$i" "$ES_FIXTURE" --exit-with-parent 127.0.0.1 9200 "$NH_TMP/es-mode-$i" >/dev/null &
 	done
 	extra+=("elasticsearch.enable true" "leaderl.health_check.max_elasticsearch_failures 2")
+	;;
+promotefail)
+	mkdir "$NH_TMP/attr-probe"
+	if ! chattr +i "$NH_TMP/attr-probe" 2>/dev/null; then
+		rmdir "$NH_TMP/attr-probe"
+		echo "pg-failover promotefail: skipped: $NH_TMP's file system has no immutable flag (chattr)"
+		exit 77
+	fi
+	chattr -i "$NH_TMP/attr-probe" && rmdir "$NH_TMP/attr-probe"
 	;;
 behind)
 	extra+=("postgresql.wal_keep_segments 1" "postgresql.max_wal_size 4" "postgresql.min_wal_size 2")
@@ -185,6 +199,38 @@ es)
 	pgc_write_wait
 	pgc_verify
 	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not follow: $(pgc_state "$leader")"
+	;;
+promotefail)
+	target=$((leader % 3 + 1))
+	wal=$(host_dir "$target")/lib/postgresql/15/data/pg_wal
+	pgc_write_start 14 200
+	sleep 1
+	# A fresh segment on the target: it has 16 MB of room before it would need
+	# a new file in pg_wal, so only the promotion's history file is refused.
+	lsn=$(pgc_sql "$leader" "select pg_switch_wal(); select pg_current_wal_lsn()" | tail -1)
+	nh_wait 20 "backend-$target to receive past $lsn" bash -c \
+		"[ \"\$(PGPASSWORD=$(pgc_password) ip netns exec $(nh_ns fe) $PGC_BIN/psql -X -At 'host=$(host_ip "$target") user=chef_pgsql dbname=postgres connect_timeout=2' -c \"select pg_last_wal_receive_lsn() >= '$lsn'\")\" = t ]"
+	unfreeze() { chattr -i "$wal" 2>/dev/null; }
+	NH_CLEANUP_HOOK=unfreeze
+	chattr +i "$wal"
+	t0=$(nh_now_ms)
+	out=$(on "$leader" "$BACKSTAY" promote "backend-$target" 2>&1) || true
+	nh_log "promote backend-$target: $out"
+	log=$(host_dir "$target")/log/backstay.log
+	nh_wait 30 "backend-$target's promotion to fail" grep -q "promotion failed" "$log"
+	unfreeze
+	NH_CLEANUP_HOOK=
+	nh_log "backend-$target: $(grep -m1 -o "promotion failed.*" "$log")"
+	new=$(pgc_wait_leader "$target" 30) || nh_fail "no leader after backend-$target's promotion failed"
+	nh_log "backend-$new leads $(($(nh_now_ms) - t0)) ms after the promote command"
+	pgc_write_wait
+	grep -E "outage_ms|summary" "$PGC_W/out" || true
+	pgc_verify
+	# The target was fenced (no-start sentinel) and rejoins by pg_rewind or a
+	# base backup: at once if pg_wal was writable again in time, else on the
+	# follow chain's retry (4 follow timeouts: 60 s).
+	pgc_wait_state "$target" follower 120 || nh_fail "backend-$target did not rejoin: $(pgc_state "$target")"
+	nh_log "backend-$target follows backend-$new again"
 	;;
 behind)
 	lag=$((leader % 3 + 1))

@@ -827,6 +827,52 @@ static int step_repoint(void)
 	return 0;
 }
 
+/* A standby whose primary is gone reports the timeline of the WAL it holds
+ * (pgctl/ops_query.c): B is promoted once more (timeline 3) while A streams
+ * from it, then stopped. A has no walreceiver left and its last restartpoint
+ * is on an older timeline (checked, or this step would prove nothing); the
+ * state must say 3 — an election compares (timeline, LSN), and an older
+ * timeline here would lose to a node holding less WAL. */
+static int step_timeline_orphan(void)
+{
+	char ckpt[PGC_VALUE_MAX];
+	struct pgc_state s;
+	struct call c;
+	int rv;
+
+	if (stop_node(B, PGC_STOP_FAST) != 0 || start_node(B, false, NULL) != 0)
+		return -1;
+	call_init(&c);
+	rv = wait_call(&c, pgc_promote(B->p, &c.req, call_done));
+	if (rv != 0) {
+		fail("promote B again", rv, c.req.errmsg);
+		return -1;
+	}
+	if (exec_sql(B, "INSERT INTO kv VALUES ('six', '6')", 0, NULL, 0) != 0 ||
+	    await_value(A, "SELECT v FROM kv WHERE k = 'six'", "6") != 0 ||
+	    stop_node(B, PGC_STOP_IMMEDIATE) != 0 ||
+	    await_value(A, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+			"0") != 0 ||
+	    exec_sql(A, "SELECT timeline_id FROM pg_control_checkpoint()", 0, ckpt, sizeof ckpt) !=
+		    0)
+		return -1;
+	if (atoi(ckpt) >= 3) {
+		printf("not ok - A's last restartpoint is already on timeline %s: nothing to "
+		       "test\n",
+		       ckpt);
+		return -1;
+	}
+	rv = state_of(A, &s);
+	if (rv != 0 || !s.in_recovery || s.timeline != 3) {
+		printf("not ok - A, its primary gone: timeline %u, want 3 (restartpoint's %s)\n",
+		       s.timeline, ckpt);
+		return -1;
+	}
+	printf("ok - A, its primary gone, reports timeline 3 (its last restartpoint's: %s)\n",
+	       ckpt);
+	return start_node(B, true, NULL);
+}
+
 static int step_force_basebackup(void)
 {
 	if (stop_node(A, PGC_STOP_FAST) != 0 || basebackup(A, B, "forced base backup A from B") ||
@@ -836,6 +882,44 @@ static int step_force_basebackup(void)
 		return -1;
 	printf("ok - A streams from B again after the base backup\n");
 	return 0;
+}
+
+/* A copy whose upstream does not answer fails before its swap: A's data
+ * directory is untouched and the unsynced sentinel is as it was before
+ * (absent, then present when it was there first). */
+static int step_basebackup_refused(void)
+{
+	struct pgc_upstream up = B->as_upstream;
+	char version[700], ignored[256];
+	bool had;
+	struct call c;
+	int rv, i;
+
+	up.slot = "a";
+	up.port = A->port + 7; /* nothing listens there (ports are checked free) */
+	snprintf(version, sizeof version, "%s/PG_VERSION", A->data);
+	if (stop_node(A, PGC_STOP_FAST) != 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		had = i == 1;
+		if (had && pgc_sentinel_set(A->state, PGC_UNSYNCED, ignored, sizeof ignored) != 0)
+			return -1;
+		call_init(&c);
+		rv = wait_call(&c, pgc_basebackup(A->p, &c.req, &up, call_done));
+		if (rv == 0 || access(version, F_OK) != 0 ||
+		    pgc_sentinel_exists(A->state, PGC_UNSYNCED) != had) {
+			printf("not ok - a refused copy (sentinel before: %d): rv %d, data %s, "
+			       "sentinel after %d\n",
+			       had, rv, access(version, F_OK) == 0 ? "kept" : "gone",
+			       pgc_sentinel_exists(A->state, PGC_UNSYNCED));
+			return -1;
+		}
+	}
+	printf("ok - a copy from a dead upstream fails (%s); A's data kept, unsynced as before\n",
+	       c.req.errmsg);
+	if (pgc_sentinel_clear(A->state, PGC_UNSYNCED, ignored, sizeof ignored) != 0)
+		return -1;
+	return start_node(A, false, NULL);
 }
 
 /* pg_rewind fails (A's pg_control is gone): the base backup takes over. */
@@ -999,7 +1083,9 @@ int main(void)
 					     step_promote,
 					     step_rewind,
 					     step_repoint,
+					     step_timeline_orphan,
 					     step_force_basebackup,
+					     step_basebackup_refused,
 					     step_rewind_fallback,
 					     step_foreign_postmaster,
 					     step_epoch,

@@ -1017,6 +1017,28 @@ static void promote_hands_over_to_target(void **state)
 				     "t=1200 ACT CMD_DONE promote 2 ok\n");
 }
 
+/* The target never led (its promotion failed, or it found itself behind)
+ * and an election gave the lease to another node: the command says so at
+ * once instead of waiting for its timeout. */
+static void promote_superseded_answers_at_once(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	leader_fx(&f);
+	step(&f, 1000, primary(0x5000));
+	step(&f, 1000, cmd(LDR_CMD_PROMOTE, 2));
+	step(&f, 1010, REPORTS(REP(2, 0x5000, 0), REP(3, 0x5000, 0)));
+	step(&f, 1050, done(LDR_ACT_PG_STOP, 0));
+	step(&f, 1060, raft(false, 2));
+	step(&f, 1500, raft(false, 3));
+	step(&f, 1600, holder(3, 2));
+	assert_string_equal(last_lines(f.trace, 2), "t=1600 ACT PG_FOLLOW 3 reconf\n"
+						    "t=1600 ACT CMD_DONE promote 2 EIO\n");
+	assert_string_equal(f.sm.why, "promote: node 2 did not take over; node 3 leads");
+	assert_int_equal(f.sm.cmd, -1);
+}
+
 /* With no holder, promote picks the node only if it is at M; on a tie it
  * is preferred over this node. */
 static void promote_without_holder(void **state)
@@ -1141,6 +1163,33 @@ static void follow_escalates_on_errors(void **state)
 	assert_int_equal(f.sm.blocks, LDR_BLOCK_UNSYNCED);
 	step(&f, 20000, holder(3, 3)); /* a new epoch: a new chain, from the copy */
 	assert_string_equal(last_lines(f.trace, 1), "t=20000 ACT PG_FOLLOW 3 basebackup\n");
+}
+
+/* Having given up, the chain starts again 4 follow timeouts later (what
+ * failed may have been fixed); a copy that failed before its swap put the
+ * unsynced sentinel back (the orchestrator's SENTINELS event), so the new
+ * chain re-points instead of copying. */
+static void follow_retries_after_giving_up(void **state)
+{
+	struct ldr_event sentinels = ev(LDR_EV_SENTINELS);
+	struct fx f;
+
+	(void)state;
+	follower_fx(&f);
+	step(&f, 100, raft(false, 3));
+	step(&f, 200, holder(3, 2));
+	step(&f, 300, done(LDR_ACT_PG_FOLLOW, -EIO));
+	step(&f, 400, done(LDR_ACT_PG_FOLLOW, -EIO));
+	step(&f, 500, done(LDR_ACT_PG_FOLLOW, -EIO));
+	assert_int_equal(f.sm.blocks, LDR_BLOCK_UNSYNCED);
+	step(&f, 510, sentinels); /* no_start and unsynced both absent */
+	assert_int_equal(f.sm.blocks, 0);
+	clear_trace(&f);
+	run_until(&f, 20499);
+	assert_string_equal(f.trace, "");
+	run_until(&f, 20600);
+	assert_string_equal(f.trace, "t=20500 ACT PG_FOLLOW 3 reconf\n");
+	assert_false(f.sm.follow_failed);
 }
 
 static void follow_escalates_on_timeout(void **state)
@@ -1918,12 +1967,14 @@ int bs_test_leader(void)
 		cmocka_unit_test(demote_times_out),
 		cmocka_unit_test(promote_refusals),
 		cmocka_unit_test(promote_hands_over_to_target),
+		cmocka_unit_test(promote_superseded_answers_at_once),
 		cmocka_unit_test(promote_without_holder),
 		cmocka_unit_test(force_with_holder_refused),
 		cmocka_unit_test(force_acquires_behind_m),
 		cmocka_unit_test(force_on_deposed_node),
 		cmocka_unit_test(command_refused_off_raft_leader),
 		cmocka_unit_test(follow_escalates_on_errors),
+		cmocka_unit_test(follow_retries_after_giving_up),
 		cmocka_unit_test(follow_escalates_on_timeout),
 		cmocka_unit_test(follower_lost_stream_restarts),
 		cmocka_unit_test(deposed_leader_rejoins),
