@@ -249,7 +249,27 @@ static int bb_step(struct pgc_req *req)
 /* ------------------------------------------------------------------------
  * Rewind, with a base backup as the fallback.
  */
-enum { RW_PREPARE, RW_RUN, RW_RAN, RW_FILES };
+enum { RW_PREPARE, RW_CHECKPOINT, RW_RUN, RW_RAN, RW_FILES };
+
+/* A CHECKPOINT on the source first: pg_rewind reads the source's timeline
+ * from its pg_control, which a promotion updates only at its next
+ * checkpoint; without one, a rewind against a just-promoted primary would
+ * find "no rewind required". (Here rather than after every promotion, where
+ * it would hold up the first writes: PostgreSQL's end-of-recovery
+ * checkpoint takes ~150 ms.) */
+static int rw_checkpoint(struct pgc_req *req)
+{
+	struct pgc *p = req->p;
+	char bin[4200];
+	const char *args[] = {bin,  "-X",	  "-q", "-d", req->u.follow.conninfo,
+			      "-c", "CHECKPOINT", NULL};
+
+	if (pgc__bin(p, "psql", bin, sizeof bin) != 0 ||
+	    peer_conninfo(p, &p->target, false, req->u.follow.conninfo,
+			  sizeof req->u.follow.conninfo) != 0)
+		return -ENAMETOOLONG;
+	return child(req, args);
+}
 
 static int rw_run(struct pgc_req *req)
 {
@@ -282,8 +302,13 @@ static int rewind_step(struct pgc_req *req, const PGresult *res)
 		return bb_step(req);
 	switch (req->stage) {
 	case RW_PREPARE:
-		req->stage = RW_RUN;
+		req->stage = RW_CHECKPOINT;
 		return prepare(req, pgc__files_write);
+	case RW_CHECKPOINT:
+		if (req->act_status < 0)
+			return req->act_status;
+		req->stage = RW_RUN;
+		return rw_checkpoint(req);
 	case RW_RUN:
 		if (req->act_status < 0)
 			return req->act_status;

@@ -394,9 +394,10 @@ int pgc_wait_ready(struct pgc *p, struct pgc_req *req, unsigned timeout_ms, pgc_
  * state.reachable = false with errmsg saying why. */
 int pgc_query_state(struct pgc *p, struct pgc_req *req, pgc_req_cb cb);
 
-/* Database lane: SELECT pg_promote(true, 60), then CHECKPOINT (chef-backend
- * 1.2.5: the new timeline is durable before anyone follows it). A node that
- * is not in recovery is already promoted: only the CHECKPOINT runs. Later
+/* Database lane: SELECT pg_promote(true, 60) (its end-of-recovery WAL
+ * record makes the new timeline durable; no CHECKPOINT to wait for: a
+ * rewind against this node asks for one, see pgc_rewind). A node that is
+ * not in recovery is already promoted: nothing runs. Later
  * renderings of postgresql.conf leave primary_conninfo out. Deadline:
  * PGC_PROMOTE_WAIT_S + leaderl.db_timeout. -EIO when pg_promote returns
  * false (not promoted within the wait). */
@@ -443,8 +444,10 @@ int pgc_exec(struct pgc *p, struct pgc_req *req, const char *sql, unsigned timeo
 int pgc_repoint(struct pgc *p, struct pgc_req *req, const struct pgc_upstream *upstream,
 		pgc_req_cb cb);
 
-/* Process lane, PostgreSQL stopped (-EBUSY otherwise): pg_rewind
- * --progress against upstream, connecting as postgresql.db_superuser with
+/* Process lane, PostgreSQL stopped (-EBUSY otherwise): CHECKPOINT on the
+ * upstream (psql; its pg_control then names a timeline it was just
+ * promoted to), pg_rewind --progress against it, connecting as
+ * postgresql.db_superuser with
  * sslmode=require; then postgresql.conf and pg_hba.conf rendered again
  * (the source's copies are gone), postgresql.auto.conf emptied,
  * standby.signal written. With fallback, a failed rewind is followed by a

@@ -171,7 +171,7 @@ static void put_replication(FILE *f, const struct bs_config *c)
 	put_str(f, "wal_sender_timeout", t);
 	put_str(f, "wal_receiver_timeout", t);
 	put_str(f, "wal_receiver_status_interval", "1s");
-	put_str(f, "wal_retrieve_retry_interval", "500ms");
+	put_str(f, "wal_retrieve_retry_interval", "200ms");
 	put_int(f, "tcp_keepalives_idle", bs_config_int(c, BS_SET_POSTGRESQL_KEEPALIVES_IDLE));
 	put_int(f, "tcp_keepalives_interval",
 		bs_config_int(c, BS_SET_POSTGRESQL_KEEPALIVES_INTERVAL));
