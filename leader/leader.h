@@ -170,6 +170,7 @@ enum ldr_action_type {
 	LDR_ACT_PG_PROMOTE,    /* promote, record epoch, create slots for the others */
 	LDR_ACT_PG_FOLLOW,     /* follow target by mode */
 	LDR_ACT_PG_SYNC,       /* synchronous_standby_names for the voters (k from ldr) */
+	LDR_ACT_PG_CHECKPOINT, /* CHECKPOINT while still serving: a hand-over's stop is then short */
 	LDR_ACT_LEASE_ACQUIRE, /* epoch: grant, pg/epoch, pg/leader create-only */
 	LDR_ACT_LEASE_RENEW,
 	LDR_ACT_LEASE_RELEASE, /* epoch: delete pg/leader if it still names this node at epoch,

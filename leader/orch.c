@@ -293,11 +293,12 @@ void ldr_orch_done(struct ldr_orch *o, enum ldr_action_type action, int status)
 
 	if (status != 0 && !(action == LDR_ACT_PG_START && status == -ENODATA)) /* no data yet */
 		bs_warn(LDR_COMPONENT, "%s failed: %s",
-			action == LDR_ACT_PG_FOLLOW    ? "following"
-			: action == LDR_ACT_PG_PROMOTE ? "promotion"
-			: action == LDR_ACT_PG_STOP    ? "stopping PostgreSQL"
-			: action == LDR_ACT_PG_START   ? "starting PostgreSQL"
-						       : "synchronous_standby_names",
+			action == LDR_ACT_PG_FOLLOW	  ? "following"
+			: action == LDR_ACT_PG_PROMOTE	  ? "promotion"
+			: action == LDR_ACT_PG_STOP	  ? "stopping PostgreSQL"
+			: action == LDR_ACT_PG_START	  ? "starting PostgreSQL"
+			: action == LDR_ACT_PG_CHECKPOINT ? "the checkpoint before a hand-over"
+							  : "synchronous_standby_names",
 			bs_strerror(status));
 	ev.u.done.action = (int)action;
 	ev.u.done.status = status;

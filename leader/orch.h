@@ -46,6 +46,7 @@ struct ldr_adapters {
 	int (*pg_promote)(void *data, uint64_t epoch, const struct ldr_peer *others, unsigned n);
 	int (*pg_follow)(void *data, const struct ldr_peer *upstream, enum ldr_follow_mode mode);
 	int (*pg_sync)(void *data, unsigned k, const struct ldr_peer *others, unsigned n);
+	int (*pg_checkpoint)(void *data);
 	/* Health: ask for a sample of each (answers through ldr_orch_pg_sample,
 	 * ldr_orch_es, ldr_orch_disk); es_check may be NULL when disabled. */
 	void (*pg_check)(void *data);

@@ -474,6 +474,9 @@ static void pg(struct ldr_orch *o, const struct ldr_action *a)
 	case LDR_ACT_PG_FOLLOW:
 		rv = have_up ? o->c.ad.pg_follow(o->c.ad.data, &up, a->mode) : -ENOENT;
 		break;
+	case LDR_ACT_PG_CHECKPOINT:
+		rv = o->c.ad.pg_checkpoint(o->c.ad.data);
+		break;
 	default:
 		rv = o->c.ad.pg_sync(o->c.ad.data, a->k, peers, n);
 		break;

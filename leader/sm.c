@@ -273,6 +273,9 @@ static void on_done(struct ldr_sm *sm, const struct ldr_event *ev, uint64_t now,
 	case LDR_ACT_PG_SYNC:
 		ldr__done_sync(sm, status, now, acts);
 		break;
+	case LDR_ACT_PG_CHECKPOINT:
+		ldr__done_checkpoint(sm, acts);
+		break;
 	}
 }
 

@@ -2,7 +2,8 @@
  * leader/sm_cmd.c — operators' commands and the switchover: rule 8 of
  * docs/leader.md §7 (and the hand-over that rule 3's step-down shares).
  *
- * A hand-over: SERVE off and PG_STOP fast first ("PostgreSQL ships every
+ * A hand-over: a CHECKPOINT while still serving, then SERVE off and
+ * PG_STOP fast ("PostgreSQL ships every
  * WAL record to streaming standbys before it exits"); only once that stop
  * is DONE, LEASE_RELEASE and TRANSFER — the target must not start its
  * election while the old primary may still write. A command ends with one
@@ -117,16 +118,30 @@ void ldr__on_cmd(struct ldr_sm *sm, const struct ldr_event *ev, uint64_t now,
 		ldr__collect(sm, now, acts);
 }
 
+/* A hand-over starts with a CHECKPOINT while writes go on: the fast stop's
+ * own checkpoint, inside the write pause, then has little left to write. */
 static void handover(struct ldr_sm *sm, uint64_t target, struct ldr_actions *acts)
 {
-	ldr__emit(sm, acts, (struct ldr_action){.type = LDR_ACT_SERVE, .on = false});
-	ldr__emit(sm, acts, (struct ldr_action){.type = LDR_ACT_PG_STOP, .on = false});
-	sm->serve = false;
+	ldr__emit(sm, acts, (struct ldr_action){.type = LDR_ACT_PG_CHECKPOINT});
 	sm->handover_target = target;
-	sm->pg_busy = LDR_ACT_PG_STOP;
+	sm->pg_busy = LDR_ACT_PG_CHECKPOINT;
 	if (sm->cmd >= 0)
 		sm->cmd_target = target;
 	ldr__why(sm, "handing over to node %llu", (unsigned long long)target);
+}
+
+/* Then "SERVE off, PG_STOP fast" (a failed checkpoint changes nothing: it
+ * only made the stop shorter). */
+void ldr__done_checkpoint(struct ldr_sm *sm, struct ldr_actions *acts)
+{
+	if (sm->state != LDR_LEADER || !sm->handover_target) {
+		sm->ignored++;
+		return;
+	}
+	ldr__emit(sm, acts, (struct ldr_action){.type = LDR_ACT_SERVE, .on = false});
+	ldr__emit(sm, acts, (struct ldr_action){.type = LDR_ACT_PG_STOP, .on = false});
+	sm->serve = false;
+	sm->pg_busy = LDR_ACT_PG_STOP;
 }
 
 /* Rule 3's step-down and DEMOTE: "the best other eligible node". */

@@ -59,6 +59,7 @@ void ldr__on_acquired(struct ldr_sm *sm, uint64_t epoch, uint64_t now, struct ld
 void ldr__on_acquire_failed(struct ldr_sm *sm);
 void ldr__done_promote(struct ldr_sm *sm, int status, struct ldr_actions *acts);
 void ldr__done_sync(struct ldr_sm *sm, int status, uint64_t now, struct ldr_actions *acts);
+void ldr__done_checkpoint(struct ldr_sm *sm, struct ldr_actions *acts);
 
 /* sm_elect.c: rules 3, 4 and report rounds */
 bool ldr__elect_armed(const struct ldr_sm *sm);

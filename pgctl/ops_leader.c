@@ -286,20 +286,30 @@ int pgc_create_slots(struct pgc *p, struct pgc_req *req, const char *const *name
 /* ------------------------------------------------------------------------
  * The leader's epoch.
  */
+/* The commits run with synchronous_commit off: right after a promotion
+ * they would wait for a WAL flush (and for standbys named before the
+ * promotion) while no client can write yet. Nothing is lost by it: the
+ * first acknowledged client commit flushes the WAL before it, and
+ * pg/epoch in the KV is what decides. */
 static int epoch_step(struct pgc_req *req, const PGresult *res)
 {
 	switch (req->stage++) {
 	case 0:
-		return pgc__sql(req, epoch_table_sql, 0);
+		return pgc__sql(req, "SET synchronous_commit TO off", 0);
 	case 1:
+		return pgc__sql(req, epoch_table_sql, 0);
+	case 2:
 		req->params[0] = req->param_buf[0];
 		req->params[1] = req->u.epoch.node;
 		return pgc__sql(req, epoch_insert_sql, 2);
+	case 3:
+		snprintf(req->u.epoch.found, sizeof req->u.epoch.found, "%s", first_value(res));
+		return pgc__sql(req, "RESET synchronous_commit", 0);
 	default:
-		if (strcmp(first_value(res), req->u.epoch.node) == 0)
+		if (strcmp(req->u.epoch.found, req->u.epoch.node) == 0)
 			return PGC__DONE;
 		bs_errf(req->errmsg, sizeof req->errmsg, "epoch %s is recorded for node '%s'",
-			req->param_buf[0], first_value(res));
+			req->param_buf[0], req->u.epoch.found);
 		return -EEXIST;
 	}
 }

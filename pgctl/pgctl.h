@@ -348,6 +348,7 @@ struct pgc_req {
 		} sync;
 		struct {
 			char node[PGC_NAME_MAX];
+			char found[PGC_NAME_MAX]; /* the node the epoch is recorded for */
 		} epoch;
 		struct {
 			bool fallback, basebackup;
@@ -425,9 +426,8 @@ int pgc_create_slots(struct pgc *p, struct pgc_req *req, const char *const *name
 /* Database lane: record that node leads at epoch: CREATE TABLE IF NOT
  * EXISTS backstay_epoch(epoch bigint primary key, node text, at timestamptz
  * default now()), and the row (epoch, node) unless the epoch is there.
- * Idempotent; -EEXIST when the epoch is recorded for another node. A
- * write like any other: with synchronous_standby_names set it waits for
- * the quorum (and times out without it). */
+ * Idempotent; -EEXIST when the epoch is recorded for another node. Runs
+ * with synchronous_commit off: it waits for no flush and no standby. */
 int pgc_record_epoch(struct pgc *p, struct pgc_req *req, uint64_t epoch, const char *node,
 		     pgc_req_cb cb);
 

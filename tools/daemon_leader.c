@@ -468,6 +468,7 @@ static int start_orch(struct daemon *d, struct daemon_pg *g)
 		       .pg_promote = daemon__pg_promote,
 		       .pg_follow = daemon__pg_follow,
 		       .pg_sync = daemon__pg_sync,
+		       .pg_checkpoint = daemon__pg_checkpoint,
 		       .pg_check = pg_check,
 		       .es_check = es_check,
 		       .disk_check = disk_check,

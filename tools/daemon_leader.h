@@ -25,6 +25,8 @@ struct daemon_pg {
 	char app_name[32]; /* this node's: backstay_<id hex> */
 	/* the chain of pgctl requests that runs one adapter call */
 	struct pgc_req req;
+	struct pgc_req stop_req; /* a fence's stop beside the chain in flight */
+	bool stop_busy;
 	bool busy;
 	enum ldr_action_type action;
 	int chain[DAEMON_PG_CHAIN_MAX];
@@ -74,6 +76,7 @@ int daemon__pg_stop(void *data, bool immediate);
 int daemon__pg_promote(void *data, uint64_t epoch, const struct ldr_peer *others, unsigned n);
 int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_follow_mode mode);
 int daemon__pg_sync(void *data, unsigned k, const struct ldr_peer *others, unsigned n);
+int daemon__pg_checkpoint(void *data);
 void daemon__pg_progress(struct pgc_req *req, const struct pgc_progress *progress);
 
 #endif

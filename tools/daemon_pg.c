@@ -7,9 +7,9 @@
  *
  *   start      pgc_start as a standby of upstream, then wait until ready
  *   stop       pgc_stop (immediate or fast)
- *   promote    synchronous_standby_names '' (the first commits must not
- *              wait for standbys still pointed elsewhere), slots for the
- *              other voters, pg_promote, the epoch recorded
+ *   promote    slots for the other voters, pg_promote, the epoch recorded
+ *              (with synchronous_commit off: the standbys may still point
+ *              elsewhere; no client writes before PG_SYNC and SERVE on)
  *   follow     RECONF: re-point a running standby, start a stopped one, a
  *              base backup when there is no data directory yet; REWIND:
  *              stop, pg_rewind, start; BASEBACKUP: stop, pg_basebackup,
@@ -40,11 +40,11 @@ enum stage_op {
 	OP_REPOINT,
 	OP_REWIND,
 	OP_BASEBACKUP,
-	OP_SYNC_CLEAR,
 	OP_SLOTS,
 	OP_PROMOTE,
 	OP_EPOCH,
-	OP_SYNC
+	OP_SYNC,
+	OP_CHECKPOINT
 };
 
 static const char *const op_done[] = {
@@ -157,8 +157,6 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 		g->req.progress_cb = daemon__pg_progress;
 		return upstream_of(g, &u) == 0 ? pgc_basebackup(g->pgc, &g->req, &u, chain_cb)
 					       : -ENOENT;
-	case OP_SYNC_CLEAR:
-		return pgc_set_sync_names(g->pgc, &g->req, NULL, 0, 0, chain_cb);
 	case OP_SLOTS:
 		if (g->n_others == 0)
 			return SKIP;
@@ -169,6 +167,8 @@ static int submit(struct daemon_pg *g, enum stage_op op)
 		return pgc_promote(g->pgc, &g->req, chain_cb);
 	case OP_EPOCH:
 		return pgc_record_epoch(g->pgc, &g->req, g->epoch, g->app_name, chain_cb);
+	case OP_CHECKPOINT:
+		return pgc_exec(g->pgc, &g->req, "CHECKPOINT", 0, chain_cb);
 	case OP_SYNC:
 		for (i = 0; i < g->n_others; i++)
 			names[i] = g->others[i].app_name;
@@ -260,18 +260,51 @@ int daemon__pg_start(void *data, const struct ldr_peer *upstream)
 	return run(g, LDR_ACT_PG_START, ops);
 }
 
+static void preempt_cb(struct pgc_req *req, int status)
+{
+	struct daemon_pg *g = req->data;
+
+	g->stop_busy = false;
+	if (status == -ECANCELED && g->closing)
+		return;
+	if (status != 0)
+		bs_warn(PG_COMPONENT, "%s", req->errmsg);
+	else
+		bs_info(PG_COMPONENT, "%s", op_done[OP_STOP_IMMEDIATE]);
+	g->gen++; /* a check in flight answers for the time before the stop */
+	ldr_orch_done(g->orch, LDR_ACT_PG_STOP, status);
+}
+
+/* A fence cannot wait for the chain in flight (a checkpoint, a reload, a
+ * promotion): its stop goes beside it at once. The chain's own end still
+ * reaches the state machine, which no longer waits for it and ignores it. */
+static int preempt_stop(struct daemon_pg *g)
+{
+	int rv;
+
+	if (g->stop_busy)
+		return -EBUSY;
+	g->stop_req = (struct pgc_req){0};
+	g->stop_req.data = g;
+	rv = pgc_stop(g->pgc, &g->stop_req, PGC_STOP_IMMEDIATE, 0, preempt_cb);
+	g->stop_busy = rv == 0;
+	return rv;
+}
+
 int daemon__pg_stop(void *data, bool immediate)
 {
 	struct daemon_pg *g = data;
 	static const int fast[] = {OP_STOP_FAST, OP_END}, now[] = {OP_STOP_IMMEDIATE, OP_END};
 
+	if (immediate && g->busy)
+		return preempt_stop(g);
 	return run(g, LDR_ACT_PG_STOP, immediate ? now : fast);
 }
 
 int daemon__pg_promote(void *data, uint64_t epoch, const struct ldr_peer *others, unsigned n)
 {
 	struct daemon_pg *g = data;
-	static const int ops[] = {OP_SYNC_CLEAR, OP_SLOTS, OP_PROMOTE, OP_EPOCH, OP_END};
+	static const int ops[] = {OP_SLOTS, OP_PROMOTE, OP_EPOCH, OP_END};
 
 	g->epoch = epoch;
 	set_others(g, others, n);
@@ -295,6 +328,13 @@ int daemon__pg_follow(void *data, const struct ldr_peer *upstream, enum ldr_foll
 	if (mode == LDR_FOLLOW_REWIND || (!pgc_running(g->pgc) && was_primary(g)))
 		return run(g, LDR_ACT_PG_FOLLOW, rewind);
 	return run(g, LDR_ACT_PG_FOLLOW, pgc_running(g->pgc) ? repoint : start);
+}
+
+int daemon__pg_checkpoint(void *data)
+{
+	static const int ops[] = {OP_CHECKPOINT, OP_END};
+
+	return run(data, LDR_ACT_PG_CHECKPOINT, ops);
 }
 
 int daemon__pg_sync(void *data, unsigned k, const struct ldr_peer *others, unsigned n)
