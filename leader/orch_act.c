@@ -76,6 +76,32 @@ static int result_code(int status, const Backstay__KvResult *r)
 	return status != 0 ? status : r->code != 0 ? r->code : 0;
 }
 
+static void on_nudged(struct cns_req *req, int status, const Backstay__KvResult *r)
+{
+	struct ldr_orch *o = req->data;
+
+	(void)status;
+	(void)r;
+	settle(o, &o->nudge_busy);
+}
+
+/* Followers learn that an entry is committed from the next message the
+ * leader sends them, a heartbeat up to heartbeat_interval later unless
+ * another entry goes out first: a read's barrier makes one go out now, so
+ * that they see the new holder (and re-point their standbys) at once. */
+static void nudge_followers(struct ldr_orch *o)
+{
+	static const char key[] = LDR_KEY_LEADER;
+
+	if (o->nudge_busy)
+		return;
+	o->nudge_req = (struct cns_req){.data = o};
+	if (cns_read(o->c.node, &o->nudge_req, key, sizeof key - 1, 1, on_nudged) == 0) {
+		o->nudge_busy = true;
+		o->inflight++;
+	}
+}
+
 static void on_leader_put(struct cns_req *req, int status, const Backstay__KvResult *r)
 {
 	struct ldr_orch *o = req->data;
@@ -89,6 +115,7 @@ static void on_leader_put(struct cns_req *req, int status, const Backstay__KvRes
 		return;
 	}
 	bs_info(LDR_COMPONENT, "acquired the lease: epoch %" PRIu64, o->acquire_epoch);
+	nudge_followers(o);
 	ev.u.epoch = o->acquire_epoch;
 	ldr__step(o, &ev);
 }

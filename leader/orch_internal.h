@@ -47,7 +47,8 @@ struct ldr_orch {
 	uint64_t acquire_epoch;
 	uint64_t renew_sent_ms;
 	char leader_value[LDR_VALUE_MAX];
-	struct cns_req acquire_req, renew_req, release_req, revoke_req;
+	struct cns_req acquire_req, renew_req, release_req, revoke_req, nudge_req;
+	bool nudge_busy;
 	bool acquire_busy, renew_busy, release_busy, revoke_busy;
 	/* a report round */
 	bool collecting, asking;
