@@ -132,16 +132,19 @@ static int bb_prepare(struct pgc_req *req)
 }
 
 /* A copy that failed before the swap left the data directory as it was:
- * the sentinel goes back to what it was before (a node whose data is
- * whole must not stay partially synced, and so ineligible, because its
- * upstream went away during the copy). */
+ * when that directory holds a cluster, the sentinel goes back to what it
+ * was before (a node whose data is whole must not stay partially synced,
+ * and so ineligible, because its upstream went away during the copy);
+ * with no data directory it stays (chef-backend's meaning: nothing usable
+ * here until a copy finishes). */
 static int bb_cleanup(struct pgc_req *req)
 {
-	char dir[4300], ignored[256];
+	char dir[4300], version[4200], ignored[256];
 
 	if (new_dir(req->p, dir, sizeof dir) == 0)
 		pgc__rmtree(dir, ignored, sizeof ignored);
-	if (!req->u.follow.had_unsynced)
+	snprintf(version, sizeof version, "%s/PG_VERSION", req->p->paths.data_dir);
+	if (!req->u.follow.had_unsynced && access(version, F_OK) == 0)
 		pgc_sentinel_clear(req->p->paths.state_dir, PGC_UNSYNCED, ignored, sizeof ignored);
 	return 0;
 }
