@@ -146,6 +146,20 @@ static void lin_sequential_and_concurrent_pass(void **state)
 	assert_int_equal(lin("", &big, NULL), CHK_PASS);
 }
 
+static void lin_touching_ops_are_concurrent(void **state)
+{
+	/* the read begins the nanosecond the write returns: taken as
+	 * concurrent, so it may precede the write */
+	const char *text = INV(0, "write", 1, 0) OK(0, "write", 1, 10) INV(1, "read", null, 10)
+		OK(1, "read", null, 12);
+
+	assert_int_equal(lin(text, &big, NULL), CHK_PASS);
+	/* one nanosecond later it may not */
+	text = INV(0, "write", 1, 0) OK(0, "write", 1, 10) INV(1, "read", null, 11)
+		OK(1, "read", null, 12);
+	assert_int_equal(lin(text, &big, NULL), CHK_FAIL);
+}
+
 static void lin_stale_read_fails(void **state)
 {
 	/* write 1, write 2, both done; a later read sees 1 */
@@ -212,6 +226,11 @@ static void lin_info_either_way(void **state)
 	const char *failed = INV(0, "write", 5, 0) FAILED(0, "write", 1) INV(1, "read", null, 10)
 		OK(1, "read", 5, 11);
 
+	/* an info cas that could never find its value simply never happened */
+	const char *never =
+		CAS(0, 9, 10, 0) INFO(0, "cas", 1) INV(1, "read", null, 10) OK(1, "read", null, 11);
+
+	assert_int_equal(lin(never, &big, NULL), CHK_PASS);
 	assert_int_equal(lin(took, &big, NULL), CHK_PASS);
 	assert_int_equal(lin(not_took, &big, NULL), CHK_PASS);
 	assert_int_equal(lin(late, &big, NULL), CHK_PASS);
@@ -508,10 +527,11 @@ static void recovery_never_fails_or_unknown(void **state)
 	const char *two_leaders = SAMPLE(1000000000, GOOD)
 		SAMPLE(5000000000,
 		       NODE("b1", "leader", 2, false, 0) "," NODE("b2", "leader", 3, false, 0));
-	const char *lagging = SAMPLE(5000000000, NODE("b1", "leader", 2, false,
-						      0) "," NODE("b2", "follower", 2, true, 5000));
-	const char *old_epoch = SAMPLE(5000000000, NODE("b1", "leader", 3, false,
-							0) "," NODE("b2", "follower", 2, true, 0));
+#define LAGGING NODE("b1", "leader", 2, false, 0) "," NODE("b2", "follower", 2, true, 5000)
+#define OLD_EPOCH NODE("b1", "leader", 3, false, 0) "," NODE("b2", "follower", 2, true, 0)
+	/* each unrecovered from 1 s to 5 s, the bound 3 s */
+	const char *lagging = SAMPLE(1000000000, LAGGING) SAMPLE(5000000000, LAGGING);
+	const char *old_epoch = SAMPLE(1000000000, OLD_EPOCH) SAMPLE(5000000000, OLD_EPOCH);
 	const char *missing_node = SAMPLE(1000000000, GOOD "," NODE("b3", "follower", 2, true, 0))
 		SAMPLE(5000000000, GOOD);
 	int64_t rec;
@@ -561,6 +581,7 @@ int main(void)
 		cmocka_unit_test(kv_pairs_and_counts),
 		cmocka_unit_test(kv_malformed),
 		cmocka_unit_test(lin_sequential_and_concurrent_pass),
+		cmocka_unit_test(lin_touching_ops_are_concurrent),
 		cmocka_unit_test(lin_stale_read_fails),
 		cmocka_unit_test(lin_lost_write_fails),
 		cmocka_unit_test(lin_cas_twice_fails),
