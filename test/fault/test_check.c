@@ -547,6 +547,41 @@ static void recovery_never_fails_or_unknown(void **state)
 	assert_int_equal(recovery(two_leaders, 6000 * MS, 1000 * MS, NULL), CHK_UNKNOWN);
 }
 
+static void recovery_says_why(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+		{SAMPLE(0, NODE("b1", "leader", 2, false, 0) "," NODE("b2", "leader", 3, false, 0)),
+		 "two leaders: b1 and b2"},
+		{SAMPLE(0, NODE("b1", "waiting", 2, false, 0)), "no leader"},
+		{SAMPLE(0,
+			NODE("b1", "leader", 2, false, 0) "," NODE("b2", "deposed", 1, false, 0)),
+		 "b2 is deposed, not streaming"},
+		{SAMPLE(0,
+			NODE("b1", "leader", 3, false, 0) "," NODE("b2", "follower", 2, true, 0)),
+		 "b2 follows epoch 2, the leader's is 3"},
+		{SAMPLE(0, NODE("b1", "leader", 2, false, 0) "," NODE("b2", "follower", 2, true,
+								      5000)),
+		 "b2 lags 5000 bytes"},
+		{SAMPLE(0, NODE("b1", "leader", 2, false, 0)), "1 of 2 nodes answered"},
+	};
+	struct chk_recovery_opts o = {.max_lag_bytes = 1000};
+	struct chk_samples s;
+	char why[128];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		samples_parse(cases[i].text, &s);
+		assert_false(chk_sample_recovered(&s.s[0], &o, 2, why, sizeof why));
+		assert_string_equal(why, cases[i].why);
+		chk_samples_free(&s);
+	}
+	samples_parse(SAMPLE(0, GOOD), &s);
+	assert_true(chk_sample_recovered(&s.s[0], &o, 2, why, sizeof why));
+	chk_samples_free(&s);
+}
+
 static void schedule_heal_time(void **state)
 {
 	const char *ok =
@@ -599,6 +634,7 @@ int main(void)
 		cmocka_unit_test(recovery_within_bound_passes),
 		cmocka_unit_test(recovery_flap_is_timed_to_settling),
 		cmocka_unit_test(recovery_never_fails_or_unknown),
+		cmocka_unit_test(recovery_says_why),
 		cmocka_unit_test(schedule_heal_time),
 	};
 
