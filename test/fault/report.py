@@ -229,11 +229,14 @@ def draw_epochs(svg, steps, y, t1):
     for t, e in steps:
         if e is None:
             if pts:
+                pts.append(f"{svg.x(t):.1f},{prev_y:.1f}")
                 svg.add(f'<polyline class="epoch" fill="none" stroke="#2b5fad" stroke-width="2" '
                         f'points="{" ".join(pts)}"/>')
             pts, prev_y = [], None
             continue
         ey = y + EPOCH_H - 4 - (EPOCH_H - 8) * e / top
+        if ey != prev_y:
+            svg.text(svg.x(t) + 2, ey - 3, f"e{e}", font_size=9, fill="#2b5fad")
         if prev_y is not None:
             pts.append(f"{svg.x(t):.1f},{prev_y:.1f}")
         pts.append(f"{svg.x(t):.1f},{ey:.1f}")
