@@ -129,9 +129,9 @@ struct chk_writes {
  * An ok write must carry epoch and node. The caller frees w either way. */
 int chk_writes_read(struct chk_writes *w, FILE *f, char *errmsg, size_t errmsg_size);
 void chk_writes_free(struct chk_writes *w); /* accepts a zeroed w */
-/* The ids of the writes of one type, sorted and unique (malloc'd; NULL
- * when none). -ENOMEM; -EEXIST if an id is acknowledged twice
- * (*ret_dup gets it): the harness gave two writes one id. */
+/* The ids of the writes of one type, sorted and unique (*ret_ids malloc'd,
+ * the caller frees; set only on 0). -ENOMEM; -EEXIST if an ok id appears
+ * twice (*ret_dup gets it): the harness gave two writes one id. */
 int chk_writes_ids(const struct chk_writes *w, enum chk_wtype type, int64_t **ret_ids,
 		   size_t *ret_n, int64_t *ret_dup);
 
