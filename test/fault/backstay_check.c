@@ -78,10 +78,10 @@ static void print_lin_failure(const struct chk_key *k, const struct chk_lin_resu
 	size_t i, from = r->n_prefix > CHK_SHOWN ? r->n_prefix - CHK_SHOWN : 0;
 
 	chk_op_format(&k->ops[r->stuck], k->key, buf, sizeof buf);
-	printf("  key %s: no linearization; the deepest placed %zu of %zu ops, then none "
-	       "explains:\n    %s\n",
+	printf("  key %s is not linearizable: the longest order found places %zu of its %zu "
+	       "ops and cannot pass the completion of\n    %s\n",
 	       k->key, r->n_prefix, k->n, buf);
-	printf("  its last placed ops, in order:\n");
+	printf("  the last ops of that order:\n");
 	for (i = from; i < r->n_prefix; i++) {
 		chk_op_format(&k->ops[r->prefix[i]], k->key, buf, sizeof buf);
 		printf("    %s\n", buf);
