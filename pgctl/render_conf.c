@@ -230,6 +230,10 @@ static int render(FILE *f, const struct pgc_conf_in *in)
 	char hba[4200];
 
 	put_header(f);
+	/* This node's name in the server itself (SELECT current_setting('cluster_name'))
+	 * and in its process titles: the fault suite's writes say which primary took them. */
+	if (in->app_name != NULL)
+		put_str(f, "cluster_name", in->app_name);
 	put_str(f, "listen_addresses", in->listen_addresses != NULL ? in->listen_addresses : "*");
 	put_int(f, "port", bs_config_int(in->config, BS_SET_POSTGRESQL_PORT));
 	put_str(f, "unix_socket_directories", in->socket_dir);

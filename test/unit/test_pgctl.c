@@ -54,6 +54,7 @@ static struct pgc_conf_in conf_in(const struct bs_config *c)
 static const char conf_primary[] =
 	"# postgresql.conf, written by backstay (pgctl): edits here are lost.\n"
 	"# Rendered from the postgresql.* settings; postgresql.auto.conf stays empty.\n"
+	"cluster_name = 'be1'\n"
 	"listen_addresses = '*'\n"
 	"port = 5432\n"
 	"unix_socket_directories = '/var/lib/backstay/pgsock'\n"
