@@ -277,6 +277,11 @@ void ldr_step(struct ldr_sm *sm, const struct ldr_event *ev, uint64_t now_ms,
  * PostgreSQL sample and its blocks. */
 void ldr_self_report(const struct ldr_sm *sm, struct ldr_report *ret_report);
 
+/* A report round can be decided: reports[i] (id 0: that voter gave up)
+ * with answered[i] for each of the n voters asked (docs/leader.md §3). */
+bool ldr_round_settled(const struct ldr_sm *sm, const struct ldr_report *reports,
+		       const bool *answered, unsigned n);
+
 /* docs/leader.md §4: sent + ttl*(1 - rho_ppm/1e6) - fence_budget, in integers,
  * the drift rounded up, saturating (never before sent, never past UINT64_MAX). */
 uint64_t ldr_valid_until(const struct ldr_settings *set, uint64_t sent_ms);

@@ -336,20 +336,10 @@ static void round_done(struct ldr_orch *o)
 	ldr__step(o, &ev);
 }
 
-/* Every voter answered or gave up, or a majority answered with an LSN:
- * any majority holds every acknowledged commit (docs/leader.md §3), so
- * the slowest (a dead or cut-off node's timeout) need not be waited for. */
 static void round_check(struct ldr_orch *o)
 {
-	unsigned i, with_lsn = 0, settled = 0;
-
-	if (!o->collecting || o->asking)
-		return;
-	for (i = 0; i < o->n_reports; i++) {
-		settled += o->answered[i] || o->reports[i].id == 0;
-		with_lsn += o->answered[i] && o->reports[i].has_lsn;
-	}
-	if (settled == o->n_reports || with_lsn > o->n_reports / 2)
+	if (o->collecting && !o->asking &&
+	    ldr_round_settled(&o->sm, o->reports, o->answered, o->n_reports))
 		round_done(o);
 }
 

@@ -39,6 +39,27 @@ bool ldr__at_m(const struct ldr__round *rd, const struct ldr_report *r)
 	return r->has_lsn && pos_cmp(r->timeline, r->lsn, rd->m_tl, rd->m_lsn) == 0;
 }
 
+/* Every voter answered or gave up (id 0), or a majority answered with an
+ * LSN: any majority holds every acknowledged commit (docs/leader.md §3), so
+ * the slowest (a dead or cut-off node's timeout) need not be waited for --
+ * unless it is the node a `promote` names, whose own answer decides. */
+bool ldr_round_settled(const struct ldr_sm *sm, const struct ldr_report *reports,
+		       const bool *answered, unsigned n)
+{
+	unsigned i, with_lsn = 0, settled = 0;
+	bool target_open = false;
+
+	for (i = 0; i < n; i++) {
+		bool done = answered[i] || reports[i].id == 0;
+
+		settled += done;
+		with_lsn += answered[i] && reports[i].has_lsn;
+		target_open |=
+			!done && sm->cmd == LDR_CMD_PROMOTE && reports[i].id == sm->cmd_target;
+	}
+	return settled == n || (with_lsn > n / 2 && !target_open);
+}
+
 /* "at most max_bytes_behind_leader behind" ref (the holder's flush LSN, or M). */
 unsigned ldr__lag_block(const struct ldr_sm *sm, const struct ldr_report *r, uint64_t ref_lsn)
 {

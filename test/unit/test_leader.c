@@ -1374,6 +1374,37 @@ static void quorum_k_by_voters(void **state)
 		assert_true(ldr_quorum_k(n) + 1 + n / 2 + 1 > n);
 }
 
+/* A round is decided once a majority answered with an LSN, except that a
+ * promote waits for its target's own answer (or its giving up): deciding
+ * without it refused promote NODE with "reported no position" whenever the
+ * target answered last (CI, pg-promotefail). */
+static void round_settled_waits_for_promote_target(void **state)
+{
+	struct ldr_sm sm;
+	struct ldr_report r[3] = {
+		{.id = 1, .has_lsn = true}, {.id = 2, .has_lsn = true}, {.id = 3}};
+	bool answered[3] = {true, false, true};
+
+	(void)state;
+	ldr_init(&sm, &base_settings);
+	assert_false(ldr_round_settled(&sm, r, answered, 3)); /* one LSN of three */
+	r[2].has_lsn = true;
+	assert_true(ldr_round_settled(&sm, r, answered, 3)); /* a majority: 1 and 3 */
+	sm.cmd = LDR_CMD_DEMOTE;
+	sm.cmd_target = 2;
+	assert_true(ldr_round_settled(&sm, r, answered, 3)); /* a demote picks among them */
+	sm.cmd = LDR_CMD_PROMOTE;
+	assert_false(ldr_round_settled(&sm, r, answered, 3)); /* node 2 still to answer */
+	answered[1] = true;
+	assert_true(ldr_round_settled(&sm, r, answered, 3));
+	answered[1] = false;
+	r[1].id = 0; /* node 2's call failed: the round is decided without it */
+	assert_true(ldr_round_settled(&sm, r, answered, 3));
+	r[1].id = 2;
+	sm.cmd_target = 3; /* the target answered already */
+	assert_true(ldr_round_settled(&sm, r, answered, 3));
+}
+
 static void sync_k_follows_voters_and_mode(void **state)
 {
 	struct ldr_settings s = base_settings;
@@ -2020,6 +2051,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(lost_quorum),
 		cmocka_unit_test(start_as_primary_fenced_start_when_down),
 		cmocka_unit_test(quorum_k_by_voters),
+		cmocka_unit_test(round_settled_waits_for_promote_target),
 		cmocka_unit_test(sync_k_follows_voters_and_mode),
 		cmocka_unit_test(sync_again_when_voters_change),
 		cmocka_unit_test(valid_until_arithmetic),
