@@ -30,7 +30,13 @@ PV_HAP_PID=
 PV_SAMPLER_PID=
 declare -A PV_WPID=() PV_WDIR=()
 
-pv_holds() { ip -n "$(nh_ns "$1")" -o addr show dev eth0 2>/dev/null | grep -qF "inet $VIP/"; }
+# No pipe into grep -q: with pipefail, grep leaving early can SIGPIPE ip
+# and turn a match into a failure.
+pv_holds() {
+	local a
+	a=$(ip -n "$(nh_ns "$1")" -o addr show dev eth0 2>/dev/null) || return 1
+	grep -qF "inet $VIP/" <<<"$a"
+}
 
 pv_holders() {
 	local i out=""
