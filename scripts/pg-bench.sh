@@ -6,8 +6,11 @@
 #
 #   failover    kill -9 of the leader's whole node: time to the first
 #               acknowledged write after the kill (pgwrite's outage), and to
-#               /leader 200 elsewhere; the node is started again and follows
-#               before the next trial
+#               /leader 200 elsewhere; the same time for two more writers in
+#               the client namespace, one through the VIP (vip NET.100 on
+#               eth0) and one through a stock Chef frontend's HAProxy
+#               (test/integration/pg_vip_lib.sh), each `pgwrite --direct`;
+#               the node is started again and follows before the next trial
 #   switchover  backstay demote: write unavailability (pgwrite's outage)
 #   stall       SIGSTOP of the leader's backstay for 1.0 s: failovers counted
 #   disk stall  the leader's disk frozen for 1.0 s (fsfreeze: each host's
@@ -57,6 +60,10 @@ NH_NAME=pg-bench
 . test/integration/netns_lib.sh
 # shellcheck source=../test/integration/pg_cluster.sh
 . test/integration/pg_cluster.sh
+# shellcheck source=../test/integration/pg_vip_lib.sh
+. test/integration/pg_vip_lib.sh
+HAPROXY=$(command -v haproxy || true)
+[ -n "$HAPROXY" ] || { echo "pg-bench: haproxy missing: scripts/setup.sh installs it" >&2; exit 1; }
 
 RATE=200
 # Leftovers of a killed run: its disks thawed, unmounted, detached.
@@ -69,7 +76,9 @@ for m in $(findmnt -rn -o TARGET | grep '^/tmp/pg-bench\.[A-Za-z0-9]*/mnt[0-9]$'
 done
 OUT=$(mktemp -d /tmp/pg-bench.XXXXXX)
 echo $$ >"$OUT/owner"
+NH_CLEANUP_HOOK=pv_cleanup # haproxy and the --direct writers, by pid
 nh_setup 3
+VIP=$NH_NET.100
 
 # Each host's /var/lib/backstay on its own small ext4 (a loop device), so
 # that one host's disk can be frozen alone.
@@ -100,13 +109,14 @@ for ((i = 1; i <= 3; i++)); do
 	chmod 755 "$OUT/mnt$i"
 	rmdir "$(host_dir "$i")/lib" && ln -s "$OUT/mnt$i" "$(host_dir "$i")/lib"
 done
-pgc_up 3
+pgc_up 3 "vip '$VIP'" "vip_interface 'eth0'"
+want failover && pv_haproxy_start
 nh_log "cluster up; $TRIALS trials of each kind"
 
 epoch_of() { pgc_status_json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader",{}).get("epoch",0))' 2>/dev/null; }
 
 # The outage pgwrite reports for the one outage of a short run.
-one_outage() { sed -n "s/.*outage_ms=\([0-9]*\).*/\1/p" "$PGC_W/out" | sed -n 1p; }
+one_outage() { sed -n "s/.*outage_ms=\([0-9]*\).*/\1/p" "${1:-$PGC_W/out}" | sed -n 1p; }
 
 # Every run writes its own table; all are verified at the end, after every
 # later failover: (table, run dir) pairs.
@@ -122,6 +132,8 @@ for ((t = 1; t <= TRIALS; t++)); do
 	leader=$(pgc_wait_leader 0 60) || nh_fail "no leader before failover trial $t"
 	run_table failover
 	pgc_write_start 6 "$RATE"
+	pv_writer_start vip "$VIP" "bench_vip_$t" "$RATE"
+	pv_writer_start hap 127.0.0.1:5432 "bench_hap_$t" "$RATE"
 	sleep 1.5
 	t0=$(nh_now_ms)
 	node_kill9 "$leader" >/dev/null
@@ -129,9 +141,15 @@ for ((t = 1; t <= TRIALS; t++)); do
 	t_leader=$(($(nh_now_ms) - t0))
 	pgc_write_wait
 	keep_acked
+	pv_writer_stop vip
+	pv_writer_stop hap
+	echo "bench_vip_$t ${PV_WDIR[vip]}" >>"$OUT/runs"
+	echo "bench_hap_$t ${PV_WDIR[hap]}" >>"$OUT/runs"
 	o=$(one_outage)
-	echo "$o $t_leader" >>"$OUT/failover"
-	nh_log "failover $t: writes back after ${o:-?} ms (/leader 200 on backend-$new after $t_leader ms)"
+	o_vip=$(one_outage "${PV_WDIR[vip]}/out")
+	o_hap=$(one_outage "${PV_WDIR[hap]}/out")
+	echo "$o $t_leader ${o_vip:-x} ${o_hap:-x}" >>"$OUT/failover"
+	nh_log "failover $t: writes back after ${o:-?} ms (/leader 200 on backend-$new after $t_leader ms; through the VIP after ${o_vip:-?} ms, through HAProxy after ${o_hap:-?} ms)"
 	on "$leader" "$BACKSTAY" start >/dev/null
 	pgc_wait_state "$leader" follower 120 || nh_fail "failover trial $t: backend-$leader did not rejoin"
 done
@@ -242,6 +260,8 @@ PY
 }
 read -r f50 f99 fmin fmax fn < <(stats "$OUT/failover" 0)
 read -r l50 l99 lmin lmax ln < <(stats "$OUT/failover" 1)
+read -r v50 v99 vmin vmax vn < <(stats "$OUT/failover" 2)
+read -r h50 h99 hmin hmax hn < <(stats "$OUT/failover" 3)
 read -r s50 s99 smin smax sn < <(stats "$OUT/switchover" 0)
 met() { if [ "$1" -le "$2" ]; then echo "met"; else echo "**missed**"; fi; }
 table=$(cat <<EOF
@@ -249,6 +269,8 @@ table=$(cat <<EOF
 |---|---|---|---|---|---|
 | unplanned failover: kill -9 of the leader's node → first acknowledged write (ms) | $f50 | $f99 | $fmin | $fmax | p50 ≤ 2000 ($(met "$f50" 2000)), p99 ≤ 3000 ($(met "$f99" 3000)) |
 | unplanned failover: kill -9 → /leader 200 on another node (ms) | $l50 | $l99 | $lmin | $lmax | |
+| unplanned failover: kill -9 → first acknowledged write through the VIP ($vn trials) (ms) | $v50 | $v99 | $vmin | $vmax | |
+| unplanned failover: kill -9 → first acknowledged write through a stock frontend's HAProxy ($hn trials) (ms) | $h50 | $h99 | $hmin | $hmax | |
 | planned switchover (demote): write unavailability (ms) | $s50 | $s99 | $smin | $smax | p99 ≤ 500 ($(met "$s99" 500)) |
 | switchovers after which the old leader did not follow within 60 s | $sw_fail of $TRIALS | | | | 0 ($(met "$sw_fail" 0)) |
 

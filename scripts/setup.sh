@@ -10,7 +10,8 @@ PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       libmicrohttpd-dev libcurl4-openssl-dev
       postgresql-15 postgresql-client-15 iproute2 iputils-ping procps python3 git
       clang-format
-      nftables iptables libnetfilter-queue-dev util-linux)  # test/fault, netns_lib.sh; setpriv
+      nftables iptables libnetfilter-queue-dev util-linux  # test/fault, netns_lib.sh; setpriv
+      haproxy)  # pg-vip.sh and pg-bench.sh: a stock Chef frontend's HAProxy
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

@@ -15,7 +15,6 @@
 
 #include "daemon.h"
 #include "daemon_leader.h"
-#include "vip.h"
 
 #define LEADER_COMPONENT "leader"
 #define ES_TIMEOUT_MS 2000
@@ -241,6 +240,7 @@ static void disk_check(void *data)
 	struct daemon_pg *g = data;
 
 	g->disk_ok = disks_ok(g->d->config);
+	daemon__vip_check(g->vip); /* every health interval: there exactly when serving */
 	g->defer_disk = true;
 	defer_later(g);
 }
@@ -276,24 +276,6 @@ void daemon__pg_progress(struct pgc_req *req, const struct pgc_progress *progres
 
 /* ---- serving: /leader and the VIP ---------------------------------------------------- */
 
-static void vip_set(struct daemon_pg *g, bool on)
-{
-	const struct bs_config *c = g->d->config;
-	struct vip_config v = {.interface = bs_config_str(c, BS_SET_VIP_INTERFACE),
-			       .address = bs_config_str(c, BS_SET_VIP)};
-	char errmsg[256];
-	int rv;
-
-	if (v.address == NULL || v.interface == NULL || on == g->vip_held)
-		return;
-	rv = on ? vip_add(&v, errmsg, sizeof errmsg) : vip_del(&v, errmsg, sizeof errmsg);
-	if (rv == 0 && on)
-		rv = vip_announce_once(&v, errmsg, sizeof errmsg);
-	if (rv != 0)
-		bs_warn(LEADER_COMPONENT, "%s", errmsg);
-	g->vip_held = on && rv == 0;
-}
-
 static void publish(void *data);
 
 static void serve(void *data, bool on)
@@ -307,7 +289,7 @@ static void serve(void *data, bool on)
 	g->view.fenced = !on && g->serving;
 	g->serving = on;
 	g->view.serving = on;
-	vip_set(g, on);
+	daemon__vip_serve(g->vip, on); /* off: removed before this returns (§4's first step) */
 	publish(g);
 }
 
@@ -364,6 +346,7 @@ static void renewed(void *data, uint64_t latency_ms)
 
 	cli__leader_renew_add(&g->view,
 			      latency_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_ms);
+	daemon__vip_renewed(g->vip); /* the VIP's lifetime follows the lease */
 }
 
 /* ---- PostgreSQL's own end ------------------------------------------------------------ */
@@ -480,6 +463,8 @@ static int start_orch(struct daemon *d, struct daemon_pg *g)
 	int rv;
 
 	settings(d, &oc.set);
+	g->vip = daemon__vip_start(&d->loop, d->config, ldr_valid_until(&oc.set, 0),
+				   oc.set.renew_ms);
 	rv = ldr_orch_start(&oc, &g->orch, errmsg, sizeof errmsg);
 	if (rv != 0)
 		bs_error(LEADER_COMPONENT, "%s", errmsg);
@@ -577,12 +562,13 @@ void daemon__leader_close(struct daemon *d, void (*cb)(void *data), void *data)
 		cb(data);
 		return;
 	}
-	vip_set(g, false);
+	daemon__vip_serve(g->vip, false);
 	g->closing = true;
 	cl->g = g;
 	cl->cb = cb;
 	cl->data = data;
-	cl->left = 4;
+	cl->left = 5;
+	daemon__vip_close(g->vip, closed_one, cl);
 	ldr_orch_close(g->orch, closed_one, cl);
 	if (g->es != NULL)
 		ldr_es_probe_close(g->es, closed_one, cl);
@@ -617,5 +603,7 @@ json_t *daemon__leader_json(struct daemon *d)
 	j = ldr_orch_status_json(pg_of(d)->orch);
 	if (j != NULL && pg_of(d)->busy && pgc_progress(pg_of(d)->pgc, &p))
 		json_object_set_new(j, "sync_percent", json_integer(p.percent));
+	if (j != NULL && pg_of(d)->vip != NULL)
+		json_object_set_new(j, "vip", daemon__vip_json(pg_of(d)->vip));
 	return j;
 }

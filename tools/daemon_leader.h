@@ -15,6 +15,7 @@
 #define DAEMON_PG_CHAIN_MAX 8
 
 struct daemon;
+struct daemon_vip;
 
 struct daemon_pg {
 	struct daemon *d;
@@ -52,8 +53,8 @@ struct daemon_pg {
 	struct cli_leader_http *http;
 	struct cli_leader_view view;
 	bool serving;
-	bool vip_held;
-	bool said_no_data; /* "no data directory yet" logged */
+	struct daemon_vip *vip; /* NULL: no vip configured */
+	bool said_no_data;	/* "no data directory yet" logged */
 };
 
 /* Start the leader module (after the consensus node): 0, or negative errno
@@ -69,6 +70,19 @@ bool daemon__leader_ctl(struct daemon *d, uint64_t conn_id, Backstay__Role role,
 /* The "leader" object of the status answer (a new reference), or NULL
  * when the module does not run. */
 struct json_t *daemon__leader_json(struct daemon *d);
+
+/* daemon_vip.c: the VIP (vip, vip_interface) on the daemon's loop; NULL
+ * when no vip is set. valid_ms: the lease's validity window (TTL * (1 -
+ * rho) - fence budget), which bounds the address's lifetime. Every call
+ * accepts NULL. serve(false) removes the VIP before it returns. */
+struct daemon_vip *daemon__vip_start(uv_loop_t *loop, const struct bs_config *c, uint64_t valid_ms,
+				     uint64_t renew_ms);
+void daemon__vip_serve(struct daemon_vip *v, bool on);
+void daemon__vip_renewed(struct daemon_vip *v);
+void daemon__vip_check(struct daemon_vip *v);
+struct json_t *daemon__vip_json(const struct daemon_vip *v); /* a new reference, or NULL */
+/* Remove the VIP if held, then free; cb when done. */
+void daemon__vip_close(struct daemon_vip *v, void (*cb)(void *data), void *data);
 
 /* daemon_pg.c: the adapter calls (leader/orch.h) */
 int daemon__pg_start(void *data, const struct ldr_peer *upstream);

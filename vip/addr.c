@@ -1,5 +1,6 @@
 /*
- * vip_add, vip_del, vip_present: the VIP on the interface, over rtnetlink.
+ * vip_add, vip_del, vip_present, vip_refresh: the VIP on the interface, over
+ * rtnetlink.
  *
  * Each call opens its own NETLINK_ROUTE socket, looks the interface up,
  * dumps its addresses (is the VIP there? which network holds it?), then
@@ -10,6 +11,11 @@
  * it, so it behaves like any other address of that network (an IPv4
  * secondary: routes and source selection unchanged). An address in none of
  * the interface's networks is refused (-EADDRNOTAVAIL) rather than guessed.
+ *
+ * With a lifetime (vip_config.lifetime_s), the address carries it as its
+ * valid and preferred lifetime (IFA_CACHEINFO): the kernel removes it on its
+ * own unless vip_refresh renews it (RTM_NEWADDR with NLM_F_REPLACE resets
+ * the address's timestamp).
  */
 #include <errno.h>
 #include <linux/if_addr.h>
@@ -28,7 +34,8 @@ struct op {
 	struct vip__nl nl;
 	struct vip__link link;
 	struct vip__scan scan;
-	char doing[96]; /* "adding 10.0.0.100 to eth0", for messages */
+	unsigned lifetime_s; /* 0: permanent */
+	char doing[96];	     /* "adding 10.0.0.100 to eth0", for messages */
 };
 
 /* Parse the config, open the socket, find the interface, scan its
@@ -42,6 +49,7 @@ static int op_begin(struct op *op, const struct vip_config *c, const char *verb,
 	if (rv != 0)
 		return rv;
 	snprintf(op->doing, sizeof op->doing, "%s %s %s %s", verb, op->t.text, prep, op->t.ifname);
+	op->lifetime_s = c->lifetime_s;
 	return vip__open_link(&op->t, op->doing, &op->nl, &op->link, errmsg, size);
 }
 
@@ -63,8 +71,9 @@ static int modify(struct op *op, int type, unsigned flags, unsigned prefixlen)
 	struct {
 		struct nlmsghdr nh;
 		struct ifaddrmsg ifa;
-		char attrs[64];
+		char attrs[96];
 	} req;
+	struct ifa_cacheinfo ci = {.ifa_prefered = op->lifetime_s, .ifa_valid = op->lifetime_s};
 	size_t len = vip__addr_len(op->t.family);
 	uint32_t ifa_flags = 0;
 	int rv;
@@ -85,6 +94,8 @@ static int modify(struct op *op, int type, unsigned flags, unsigned prefixlen)
 		rv = vip__nl_put(&req.nh, sizeof req, IFA_ADDRESS, op->t.addr, len);
 	if (rv == 0 && ifa_flags != 0)
 		rv = vip__nl_put(&req.nh, sizeof req, IFA_FLAGS, &ifa_flags, sizeof ifa_flags);
+	if (rv == 0 && type == RTM_NEWADDR && op->lifetime_s != 0)
+		rv = vip__nl_put(&req.nh, sizeof req, IFA_CACHEINFO, &ci, sizeof ci);
 	if (rv == 0)
 		rv = vip__nl_talk(&op->nl, &req.nh, NULL, NULL);
 	return rv;
@@ -208,4 +219,27 @@ int vip_present(const struct vip_config *c, char *errmsg, size_t size)
 	if (rv != 0)
 		return rv;
 	return op.scan.present ? 1 : 0;
+}
+
+int vip_refresh(const struct vip_config *c, char *errmsg, size_t size)
+{
+	struct op op;
+	int rv;
+
+	rv = op_begin(&op, c, "renewing", "on", errmsg, size);
+	if (rv != 0)
+		return rv;
+	rv = op_scan(&op, errmsg, size);
+	if (rv == 0 && !op.scan.present) {
+		bs_errf(errmsg, size, "%s: the address is no longer there", op.doing);
+		rv = -ENOENT;
+	} else if (rv == 0 && op.lifetime_s != 0) {
+		rv = modify(&op, RTM_NEWADDR, NLM_F_REPLACE, op.scan.present_prefix);
+		if (rv == -EPERM)
+			bs_errf(errmsg, size, "%s needs CAP_NET_ADMIN", op.doing);
+		else if (rv != 0)
+			bs_errf(errmsg, size, "%s: %s", op.doing, bs_strerror(rv));
+	}
+	vip__nl_close(&op.nl);
+	return rv;
 }

@@ -6,4 +6,5 @@ const struct vip_ops vip_linux_ops = {
 	.del = vip_del,
 	.present = vip_present,
 	.announce = vip_announce_once,
+	.refresh = vip_refresh,
 };

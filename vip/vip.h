@@ -37,6 +37,7 @@
 #ifndef BS_VIP_H
 #define BS_VIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum {
@@ -50,6 +51,10 @@ struct vip_config {
 	const char *interface;	 /* vip_interface, e.g. "eth0" */
 	const char *address;	 /* vip, e.g. "10.0.0.100" or "fd00::100": no "/len" */
 	unsigned announce_count; /* rounds per takeover; 0 = VIP_ANNOUNCE_COUNT_DEFAULT */
+	unsigned lifetime_s;	 /* 0: permanent; else the address's valid (and preferred)
+				  * lifetime: the kernel drops it this long after the last
+				  * vip_add/vip_refresh, even if the process that added it
+				  * died (kill -9) */
 };
 
 /* Check the config without touching the system: the address parses and the
@@ -84,6 +89,12 @@ int vip_del(const struct vip_config *c, char *errmsg, size_t size);
 /* 1 if the address is on the interface, 0 if not, or a negative errno. */
 int vip_present(const struct vip_config *c, char *errmsg, size_t size);
 
+/* Renew the lifetime of the address (c->lifetime_s from now), which must
+ * already be on the interface: 0, -ENOENT ("... no longer there": nothing is
+ * added, the caller decides), -EPERM (CAP_NET_ADMIN), or as vip_add. With
+ * lifetime_s 0 it only checks that the address is there. */
+int vip_refresh(const struct vip_config *c, char *errmsg, size_t size);
+
 /* One announcement round: for IPv4 one gratuitous ARP request (sender IP =
  * target IP = the VIP, sender MAC = the interface's MAC, to broadcast); for
  * IPv6 one unsolicited neighbour advertisement (to ff02::1, Override set,
@@ -105,9 +116,60 @@ struct vip_ops {
 	int (*del)(const struct vip_config *c, char *errmsg, size_t size);
 	int (*present)(const struct vip_config *c, char *errmsg, size_t size);
 	int (*announce)(const struct vip_config *c, char *errmsg, size_t size);
+	int (*refresh)(const struct vip_config *c, char *errmsg, size_t size);
 };
 
-/* The real one: vip_add, vip_del, vip_present, vip_announce_once. */
+/* The real one: vip_add, vip_del, vip_present, vip_announce_once,
+ * vip_refresh. */
 extern const struct vip_ops vip_linux_ops;
+
+/* ---- The keeper (keeper.c) -------------------------------------------------
+ * What a node does with the VIP over time, decided here and carried out
+ * through a struct vip_ops (tests put their own in). No timer, no clock, no
+ * I/O of its own: the daemon calls it on these events, all on its loop:
+ *
+ *   vip_keeper_start     once, before the node can hold the lease: a VIP
+ *                        found on the interface is removed (left by an
+ *                        earlier life: a crash, kill -9), with a log line
+ *   vip_keeper_serve     the lease holder starts (on) or stops (off) serving.
+ *                        on: add, then the first announcement at once;
+ *                        off: remove (always, whatever the keeper believes:
+ *                        removal is idempotent), synchronously, so that the
+ *                        fence's first step has dropped the VIP
+ *   vip_keeper_renewed   a lease renewal was confirmed: renew the address's
+ *                        lifetime (cfg.lifetime_s); found missing, it is
+ *                        added again and announced, with a log line
+ *   vip_keeper_check     every health check: on, the VIP must be there (else
+ *                        repaired as above; or added, if adding failed
+ *                        before); off, it must not be (else removed)
+ *   vip_keeper_announce  from a timer every VIP_ANNOUNCE_INTERVAL_MS while
+ *                        vip_keeper_announcing: one more round
+ *
+ * Errors never stop anything (PostgreSQL failover goes on without the VIP):
+ * each is kept in errmsg (for status) and logged once per change, through
+ * log(); recovery is logged too. */
+struct vip_keeper {
+	const struct vip_ops *ops;
+	struct vip_config cfg; /* strings borrowed for the keeper's lifetime */
+	void (*log)(void *data, bool warn, const char *line);
+	void *data;
+	bool on;			      /* serving: the VIP belongs on this node */
+	bool held;			      /* added, and not found missing since */
+	unsigned rounds_left;		      /* announcements still to send */
+	int err;			      /* the last failure, 0 if none is outstanding */
+	int err_op;			      /* which operation failed (keeper.c's enum) */
+	char errmsg[256];		      /* its message ("" when err is 0) */
+	unsigned long repairs, removed_stale; /* counts, for status */
+};
+
+void vip_keeper_init(struct vip_keeper *k, const struct vip_ops *ops, const struct vip_config *c,
+		     void (*log)(void *data, bool warn, const char *line), void *data);
+void vip_keeper_start(struct vip_keeper *k);
+void vip_keeper_serve(struct vip_keeper *k, bool on);
+void vip_keeper_renewed(struct vip_keeper *k);
+void vip_keeper_check(struct vip_keeper *k);
+void vip_keeper_announce(struct vip_keeper *k);
+/* More rounds are due (the caller's timer should run). */
+bool vip_keeper_announcing(const struct vip_keeper *k);
 
 #endif /* BS_VIP_H */

@@ -8,6 +8,7 @@
  *                 that asks every node at once (libcurl multi)
  *   pgw_outage.c  outage accounting (pure)
  *   pgw_ids.c     the acknowledged-id file and the comparison (pure)
+ *   pgw_addr.c    --direct ADDR[:PORT] parsed (pure)
  *   pgw_db.c      libpq: connect, the table, one insert with a deadline
  *   pgw_run.c     the write loop
  *   pgwrite.c     options, --verify, main
@@ -30,6 +31,16 @@
 #define PGW_MAX_HOSTS 16
 #define PGW_POLL_INTERVAL_MS 20
 #define PGW_HTTP_TIMEOUT_MS 200
+#define PGW_HOST_MAX 256
+#define PGW_DIRECT_CONNECT_TIMEOUT_MS 500
+
+/* ---- pgw_addr.c ----------------------------------------------------------- */
+
+/* Parse "ADDR[:PORT]" (ADDR an IPv4 address or a name; an IPv6 address bare,
+ * without a port, or in brackets: "[fd00::1]:5432") into host (size bytes)
+ * and *port. *port is left as it was when the text has none. 0 or -EINVAL
+ * (then host and *port are untouched). */
+int pgw_parse_direct(const char *s, char *host, size_t size, unsigned *port);
 
 /* ---- pgw_leader.c --------------------------------------------------------- */
 
@@ -101,6 +112,7 @@ size_t pgw_ids_compare(const int64_t *acked, size_t n_acked, const int64_t *pres
 struct pgw_db_opts {
 	const char *user, *password, *dbname, *table;
 	unsigned port;
+	unsigned connect_timeout_ms; /* 0: libpq's connect_timeout=1 (2 s, its minimum) */
 };
 
 struct pgw_conn {
@@ -109,8 +121,9 @@ struct pgw_conn {
 	char errmsg[256];
 };
 
-/* Connect to host (connect_timeout=1, sslmode=prefer). 0 or -ECONNREFUSED
- * (errmsg in c). On failure c->pg is NULL. */
+/* Connect to host (sslmode=prefer), within o->connect_timeout_ms when it is
+ * set, else libpq's connect_timeout=1. 0 or -ECONNREFUSED (errmsg in c). On
+ * failure c->pg is NULL. */
 int pgw_db_connect(struct pgw_conn *c, const struct pgw_db_opts *o, const char *host);
 void pgw_db_close(struct pgw_conn *c); /* idempotent */
 /* CREATE TABLE IF NOT EXISTS table (id bigint primary key, at timestamptz),
@@ -133,6 +146,7 @@ int pgw_db_ids(struct pgw_conn *c, const char *table, unsigned timeout_ms, int64
 struct pgw_run_opts {
 	const char *const *hosts;
 	size_t n_hosts;
+	bool direct; /* hosts[0] is the one address written to: no /leader polling */
 	unsigned leader_port;
 	struct pgw_db_opts db;
 	uint64_t rows;	     /* stop once this many are acknowledged (0: no limit) */

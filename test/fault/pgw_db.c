@@ -39,6 +39,33 @@ static void set_err(struct pgw_conn *c, const char *what, const char *why)
 		c->errmsg[--n] = '\0';
 }
 
+/* PQconnectPoll until the connection is made, fails, or deadline_ms. */
+static bool connect_poll(struct pgw_conn *c, uint64_t deadline_ms)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	struct pollfd pfd;
+	uint64_t now;
+
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		now = bs_clock_now_ms(bs_clock_real());
+		if (now >= deadline_ms) {
+			set_err(c, "connect", "no connection in time");
+			return false;
+		}
+		pfd = (struct pollfd){.fd = PQsocket(c->pg),
+				      .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+		if (poll(&pfd, 1, (int)(deadline_ms - now)) < 0 && errno != EINTR) {
+			set_err(c, "poll", strerror(errno));
+			return false;
+		}
+		if (pfd.revents != 0)
+			st = PQconnectPoll(c->pg);
+	}
+	if (st == PGRES_POLLING_FAILED)
+		set_err(c, "connect", PQerrorMessage(c->pg));
+	return st == PGRES_POLLING_OK;
+}
+
 int pgw_db_connect(struct pgw_conn *c, const struct pgw_db_opts *o, const char *host)
 {
 	char port[16];
@@ -52,13 +79,24 @@ int pgw_db_connect(struct pgw_conn *c, const struct pgw_db_opts *o, const char *
 
 	snprintf(port, sizeof port, "%u", o->port);
 	c->unreplicated = false;
-	c->pg = PQconnectdbParams(keys, vals, 0);
+	if (o->connect_timeout_ms == 0) {
+		c->pg = PQconnectdbParams(keys, vals, 0);
+	} else { /* our own deadline: libpq's is whole seconds, at least 2 */
+		vals[5] = "0";
+		c->pg = PQconnectStartParams(keys, vals, 0);
+	}
 	if (c->pg == NULL) {
 		set_err(c, "connect", "out of memory");
 		return -ECONNREFUSED;
 	}
-	if (PQstatus(c->pg) != CONNECTION_OK) {
+	if (PQstatus(c->pg) == CONNECTION_BAD ||
+	    (o->connect_timeout_ms == 0 && PQstatus(c->pg) != CONNECTION_OK)) {
 		set_err(c, "connect", PQerrorMessage(c->pg));
+		pgw_db_close(c);
+		return -ECONNREFUSED;
+	}
+	if (o->connect_timeout_ms != 0 &&
+	    !connect_poll(c, bs_clock_now_ms(bs_clock_real()) + o->connect_timeout_ms)) {
 		pgw_db_close(c);
 		return -ECONNREFUSED;
 	}

@@ -7,6 +7,10 @@
  *
  *   outage_ms=<n> from=<host> to=<host>
  *
+ * With --direct (o->direct) there is one address (a VIP, an HAProxy) and no
+ * polling: finding the leader is connecting to it again, every
+ * PGW_POLL_INTERVAL_MS, each attempt bounded by the connect timeout.
+ *
  * Every second: "progress t=<s> acked=<n> rate=<n>/s failed=<n> leader=<host>".
  * At the end an unfinished outage is printed with to=none, then a summary.
  * Every wait is bounded by the run's hard deadline (timeout_ms).
@@ -115,7 +119,9 @@ static int connect_leader(struct run *r)
 		until = now_ms(r) + 1000; /* come back for a progress line */
 		if (until > r->deadline_ms)
 			until = r->deadline_ms;
-		i = pgw_find_leader(r->poller, r->o->n_hosts, until, r->o->stop, &r->split_rounds);
+		i = r->o->direct ? 0
+				 : pgw_find_leader(r->poller, r->o->n_hosts, until, r->o->stop,
+						   &r->split_rounds);
 		if (i < 0)
 			continue;
 		if (pgw_db_connect(&r->conn, &r->o->db, r->o->hosts[i]) != 0 ||
@@ -198,9 +204,12 @@ int pgw_run(const struct pgw_run_opts *o)
 	struct run r = {.o = o, .clock = bs_clock_real(), .leader = -1};
 	int rv, rc;
 
-	rv = pgw_poller_new(o->hosts, o->n_hosts, o->leader_port, PGW_HTTP_TIMEOUT_MS, &r.poller);
-	if (rv != 0)
-		return rv;
+	if (!o->direct) {
+		rv = pgw_poller_new(o->hosts, o->n_hosts, o->leader_port, PGW_HTTP_TIMEOUT_MS,
+				    &r.poller);
+		if (rv != 0)
+			return rv;
+	}
 	pgw_outages_init(&r.outages);
 	r.t0_ms = now_ms(&r);
 	r.next_tick_ms = r.t0_ms + 1000;

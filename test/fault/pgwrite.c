@@ -3,6 +3,9 @@
  * it inside the client namespace. See README.md for the whole interface.
  *
  *   pgwrite [options] HOST...            write numbered rows to the leader
+ *   pgwrite --direct ADDR[:PORT] [options]
+ *                                        the same, always to one address (a VIP,
+ *                                        an HAProxy): no /leader polling
  *   pgwrite --verify FILE [options] HOST...
  *                                        check every id in FILE is in the table
  *
@@ -30,6 +33,8 @@ struct opts {
 	const char *hosts[PGW_MAX_HOSTS];
 	const char *acked_path, *verify_path, *at, *secrets;
 	char password[256];
+	char direct[PGW_HOST_MAX];
+	uint64_t connect_timeout_ms;
 };
 
 static volatile int stop_flag;
@@ -42,6 +47,7 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fputs("usage: pgwrite [options] HOST...\n"
+	      "       pgwrite --direct ADDR[:PORT] [options]\n"
 	      "       pgwrite --verify FILE [--at HOST] [options] HOST...\n"
 	      "  --rows N | --seconds S   stop after N acknowledged rows, or S seconds\n"
 	      "  --rate R                 rows per second (default: as fast as possible)\n"
@@ -55,6 +61,10 @@ static void usage(FILE *out)
 	      "  --leader-port N          GET /leader port, default 7331\n"
 	      "  --write-timeout-ms MS    a write unanswered this long fails (default 1000)\n"
 	      "  --timeout S              hard limit on the run (default S+60, or 600)\n"
+	      "  --direct ADDR[:PORT]     write to this address only (a VIP, an HAProxy;\n"
+	      "                           IPv6 as [ADDR]:PORT), no /leader polling\n"
+	      "  --connect-timeout-ms MS  a connection not made this long fails (default 500\n"
+	      "                           with --direct, else libpq's 2 s)\n"
 	      "  --verify FILE            check FILE's ids against the leader's table\n"
 	      "  --at HOST                verify against HOST instead of the leader\n",
 	      out);
@@ -109,6 +119,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_VERIFY,
 	OPT_AT,
+	OPT_DIRECT,
+	OPT_CTIMEOUT,
 	OPT_HELP
 };
 
@@ -128,6 +140,8 @@ static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"verify", required_argument, NULL, OPT_VERIFY},
 	{"at", required_argument, NULL, OPT_AT},
+	{"direct", required_argument, NULL, OPT_DIRECT},
+	{"connect-timeout-ms", required_argument, NULL, OPT_CTIMEOUT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -186,6 +200,13 @@ static int set_opt(struct opts *o, int c, const char *arg, uint64_t *timeout_s)
 	case OPT_AT:
 		o->at = arg;
 		return 0;
+	case OPT_DIRECT:
+		r->direct = true;
+		return pgw_parse_direct(arg, o->direct, sizeof o->direct, &r->db.port);
+	case OPT_CTIMEOUT:
+		return num(arg, 600000, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0
+			       ? -EINVAL
+			       : 0;
 	}
 	return -EINVAL;
 }
@@ -214,6 +235,16 @@ static int parse(struct opts *o, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
+	if (o->run.direct && (optind < argc || o->verify_path != NULL)) {
+		fprintf(stderr, "pgwrite: --direct takes no HOST and no --verify (use --at)\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (o->run.direct)
+		o->hosts[o->run.n_hosts++] = o->direct;
+	o->run.db.connect_timeout_ms = (unsigned)(o->connect_timeout_ms ? o->connect_timeout_ms
+						  : o->run.direct ? PGW_DIRECT_CONNECT_TIMEOUT_MS
+								  : 0);
 	for (; optind < argc && o->run.n_hosts < PGW_MAX_HOSTS; optind++)
 		o->hosts[o->run.n_hosts++] = argv[optind];
 	if (optind < argc || (o->run.n_hosts == 0 && o->at == NULL) ||

@@ -1,6 +1,7 @@
 /*
  * pgwrite's pure parts: the choice of the leader from the /leader answers,
- * the outage accounting, the acknowledged-id file and the lost-row check.
+ * the outage accounting, the acknowledged-id file, the lost-row check and
+ * the --direct address.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -154,6 +155,56 @@ static void compare_lost_and_extra(void **state)
 	assert_int_equal(extra, 5);
 }
 
+static void direct_addresses(void **state)
+{
+	static const struct {
+		const char *in, *host;
+		unsigned port;
+	} ok[] = {
+		{"10.89.7.100", "10.89.7.100", 5432},
+		{"10.89.7.19:6432", "10.89.7.19", 6432},
+		{"haproxy.example:1", "haproxy.example", 1},
+		{"fd88:7::100", "fd88:7::100", 5432}, /* bare IPv6: no port */
+		{"[fd88:7::100]", "fd88:7::100", 5432},
+		{"[fd88:7::100]:65535", "fd88:7::100", 65535},
+	};
+	static const char *const bad[] = {
+		"",
+		":5432",
+		"10.0.0.1:",
+		"10.0.0.1:0",
+		"10.0.0.1:65536",
+		"10.0.0.1:54x",
+		"10.0.0.1:-1",
+		"[fd88::1",
+		"[fd88::1]5432",
+		"[]:5432",
+		"[fd88::1]:",
+		"a b:5432",
+	};
+	char host[64];
+	unsigned port, i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		port = 5432;
+		assert_int_equal(pgw_parse_direct(ok[i].in, host, sizeof host, &port), 0);
+		assert_string_equal(host, ok[i].host);
+		assert_int_equal(port, ok[i].port);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		strcpy(host, "untouched");
+		port = 7;
+		assert_int_equal(pgw_parse_direct(bad[i], host, sizeof host, &port), -EINVAL);
+		assert_string_equal(host, "untouched");
+		assert_int_equal(port, 7);
+	}
+	port = 1; /* too long for the caller's buffer: refused, nothing written */
+	assert_int_equal(pgw_parse_direct("10.89.7.100:5432", host, 8, &port), -EINVAL);
+	assert_string_equal(host, "untouched");
+	assert_int_equal(port, 1);
+	assert_int_equal(pgw_parse_direct(NULL, host, sizeof host, &port), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +217,7 @@ int main(void)
 		cmocka_unit_test(ids_read_refuses_garbage),
 		cmocka_unit_test(ids_read_empty),
 		cmocka_unit_test(compare_lost_and_extra),
+		cmocka_unit_test(direct_addresses),
 	};
 
 	return cmocka_run_group_tests_name("pgwrite", tests, NULL, NULL);

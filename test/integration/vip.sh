@@ -173,6 +173,16 @@ pass "IPv6 cycle: add, present, add again, del, del again"
 in_a "$VIP_TEST" errors eth0 "$VIP4" "$VIP6" "$NET4" "$NET6" || fail "error cases"
 pass "errors: -ENODEV, -EADDRNOTAVAIL, -EINVAL, -EOPNOTSUPP, -EPERM, no crash"
 
+# ---- a lifetime: kept by renewals, dropped by the kernel without them -----
+# (the daemon renews on each confirmed lease renewal, so that a holder killed
+# with -9 loses the VIP before its lease can end elsewhere). Both families at
+# once: each takes about 3 s.
+in_a "$VIP_TEST" lifetime eth0 "$VIP4" >"$TMP/life4" 2>&1 &
+l4=$!
+in_a "$VIP_TEST" lifetime eth0 "$VIP6" >"$TMP/life6" 2>&1 || fail "IPv6 lifetime: $(cat "$TMP/life6")"
+wait "$l4" || fail "IPv4 lifetime: $(cat "$TMP/life4")"
+pass "lifetime: renewed it stays, unrenewed the kernel drops it ($(grep -o 'removed it [0-9]* ms' "$TMP/life4"), IPv6 $(grep -o 'removed it [0-9]* ms' "$TMP/life6"))"
+
 # ---- del removes every entry of the VIP ---------------------------------
 ip -n "$NSA" addr add "$VIP4/32" dev eth0
 ip -n "$NSA" addr add "$VIP4/24" dev eth0

@@ -11,6 +11,12 @@
  *   vip_test announce IF ADDR COUNT MS vip_announce_count() rounds of
  *                                      vip_linux_ops.announce, MS apart (the
  *                                      daemon's timer, played here)
+ *   vip_test lifetime IF ADDR          added with a 1 s lifetime, renewed
+ *                                      (vip_refresh) every 100 ms for 2 s:
+ *                                      still there; then not renewed: gone
+ *                                      by the kernel within [0.9, 1.6] s of
+ *                                      the last renewal; vip_refresh then
+ *                                      says -ENOENT and adds nothing
  *   vip_test end IF                    a marker frame (ethertype 0x88b5) that
  *                                      tells vip_capture the sending is over
  *   vip_test errors IF VIP4 VIP6 NET4 NET6
@@ -365,10 +371,59 @@ static int cmd_errors(char **argv)
 	return failures ? 1 : 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	return bs_clock_now_ms(bs_clock_real());
+}
+
+static void wait_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static int cmd_lifetime(const char *ifname, const char *addr)
+{
+	struct vip_config c = {.interface = ifname, .address = addr, .lifetime_s = 1};
+	char errmsg[256] = "", what[128];
+	uint64_t t_last, t_end, gone_ms = 0;
+	int rv, i, ok = 1;
+
+	rv = vip_add(&c, errmsg, sizeof errmsg);
+	check(rv == 0, "add with a 1 s lifetime", rv, errmsg);
+	for (i = 0; i < 20; i++) { /* 2 s of renewals, 100 ms apart */
+		wait_ms(100);
+		rv = vip_refresh(&c, errmsg, sizeof errmsg);
+		ok = ok && rv == 0;
+	}
+	t_last = mono_ms();
+	check(ok, "renewed 20 times, 100 ms apart (2 s, twice the lifetime)", rv, errmsg);
+	rv = vip_present(&c, errmsg, sizeof errmsg);
+	check(rv == 1, "still there after 2 s of renewals", rv, errmsg);
+	for (t_end = t_last + 3000; mono_ms() < t_end; wait_ms(20)) {
+		rv = vip_present(&c, errmsg, sizeof errmsg);
+		if (rv == 0) {
+			gone_ms = mono_ms() - t_last;
+			break;
+		}
+	}
+	snprintf(what, sizeof what,
+		 "not renewed: the kernel removed it %llu ms after the last renewal",
+		 (unsigned long long)gone_ms);
+	check(rv == 0 && gone_ms >= 900 && gone_ms <= 1600, what, rv, errmsg);
+	rv = vip_refresh(&c, errmsg, sizeof errmsg);
+	check(rv == -ENOENT && strstr(errmsg, "no longer there") != NULL,
+	      "refresh of a missing address: -ENOENT", rv, errmsg);
+	rv = vip_present(&c, errmsg, sizeof errmsg);
+	check(rv == 0, "and nothing added", rv, errmsg);
+	return failures ? 1 : 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: vip_test cycle IF ADDR PREFIXLEN | add IF ADDR | del IF ADDR |\n"
-			"       announce IF ADDR COUNT GAP_MS | end IF |\n"
+			"       announce IF ADDR COUNT GAP_MS | end IF | lifetime IF ADDR |\n"
 			"       errors IF VIP4 VIP6 NET4 NET6\n");
 	return 2;
 }
@@ -387,6 +442,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "announce") == 0 && argc == 6)
 		return cmd_announce(argv[2], argv[3], (unsigned)atoi(argv[4]),
 				    (unsigned)atoi(argv[5]));
+	if (strcmp(cmd, "lifetime") == 0 && argc == 4)
+		return cmd_lifetime(argv[2], argv[3]);
 	if (strcmp(cmd, "end") == 0 && argc == 3)
 		return cmd_end(argv[2]);
 	if (strcmp(cmd, "errors") == 0 && argc == 7)

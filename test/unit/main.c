@@ -32,6 +32,7 @@ static const struct {
 	{"http", bs_test_http},
 	{"cli_cluster", bs_test_cli_cluster},
 	{"vip", bs_test_vip},
+	{"vip_keeper", bs_test_vip_keeper},
 	{"es_probe", bs_test_es_probe},
 	{"leader_http", bs_test_leader_http},
 	{"leader", bs_test_leader},

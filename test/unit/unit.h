@@ -31,6 +31,7 @@ int bs_test_lease(void);
 int bs_test_http(void);
 int bs_test_cli_cluster(void);
 int bs_test_vip(void);
+int bs_test_vip_keeper(void);
 int bs_test_es_probe(void);
 int bs_test_leader_http(void);
 int bs_test_leader(void);
