@@ -85,11 +85,13 @@ pv_round() {
 	t_hap=$(($(nh_now_ms) - t0))
 	want=$(pgc_sql "$new" "show cluster_name")
 	[ "$(served_by "$VIP")" = "$want" ] || nh_fail "$fault: the VIP reaches '$(served_by "$VIP")', not backend-$new ($want)"
+	# The old leader stays UP in HAProxy until its next check (inter 2s): a
+	# new connection may still reach it (a standby now, refusing writes).
+	nh_wait 10 "$fault: HAProxy to show backend-$new alone UP" pv_hap_only "$new"
 	[ "$(served_by 127.0.0.1:5432)" = "$want" ] || nh_fail "$fault: HAProxy reaches '$(served_by 127.0.0.1:5432)', not backend-$new ($want)"
 	mac=$(pv_mac "$new")
 	nh_wait 5 "$fault: the client's neighbour entry for $VIP to hold backend-$new's MAC $mac" \
 		bash -c "ip -n $NH_NS_FE neigh show $VIP dev eth0 | grep -q 'lladdr $mac'"
-	nh_wait 10 "$fault: HAProxy to show backend-$new alone UP" pv_hap_only "$new"
 	[ "$(pv_holders)" = "$new" ] || nh_fail "$fault: VIP holders '$(pv_holders)', expected backend-$new"
 	nh_log "$fault of backend-$old: backend-$new serves after $t_new ms; writes again through the VIP after $t_vip ms, through HAProxy after $t_hap ms (polled); the client's ARP entry: $mac"
 	pv_writer_stop vip
