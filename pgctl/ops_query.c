@@ -30,7 +30,14 @@ static const char state_sql[] =
 	"  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
 	" pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),"
 	" CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() END,"
-	" (SELECT status FROM pg_stat_wal_receiver),"
+	/* Streaming, and on the newest timeline this standby knows of: a
+	 * standby that diverged (a crashed primary's WAL past the fork point)
+	 * fetches the new timeline's history file, restarts streaming on its
+	 * own timeline and is refused at every try -- "streaming" for an
+	 * instant each time, never on the new timeline. */
+	" coalesce((SELECT status = 'streaming' AND received_tli >= coalesce("
+	"   (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()"
+	"     WHERE name ~ '^[0-9A-F]{8}\\.history$'), 0) FROM pg_stat_wal_receiver), false),"
 	" (SELECT sender_host FROM pg_stat_wal_receiver),"
 	" current_setting('synchronous_standby_names')";
 
@@ -57,7 +64,6 @@ static void text_at(const PGresult *res, int row, int col, char *buf, size_t siz
 static int parse_state(struct pgc_req *req, const PGresult *res)
 {
 	struct pgc_state *s = &req->state;
-	char status[32];
 	int rv;
 
 	if (PQntuples(res) != 1 || PQnfields(res) != 8) {
@@ -73,8 +79,7 @@ static int parse_state(struct pgc_req *req, const PGresult *res)
 		rv = lsn_at(res, 0, 3, &s->replay_lsn);
 	if (rv == 0)
 		rv = lsn_at(res, 0, 4, &s->flush_lsn);
-	text_at(res, 0, 5, status, sizeof status);
-	s->receiver_streaming = strcmp(status, "streaming") == 0;
+	s->receiver_streaming = PQgetvalue(res, 0, 5)[0] == 't';
 	text_at(res, 0, 6, s->receiver_host, sizeof s->receiver_host);
 	text_at(res, 0, 7, s->sync_names, sizeof s->sync_names);
 	if (rv != 0)

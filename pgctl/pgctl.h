@@ -275,7 +275,8 @@ struct pgc_state {
 	uint64_t receive_lsn;		  /* pg_last_wal_receive_lsn (standby; 0 = none) */
 	uint64_t replay_lsn;		  /* pg_last_wal_replay_lsn (standby) */
 	uint64_t flush_lsn;		  /* pg_current_wal_flush_lsn (primary) */
-	bool receiver_streaming;	  /* pg_stat_wal_receiver.status = 'streaming' */
+	bool receiver_streaming;	  /* pg_stat_wal_receiver.status = 'streaming', on the
+					   * newest timeline whose history it has */
 	char receiver_host[PGC_HOST_MAX]; /* its sender_host */
 	unsigned n_standbys;		  /* pg_stat_replication rows (primary) */
 	unsigned n_streaming;		  /* of those, state = 'streaming' */

@@ -9,6 +9,12 @@
 #   partition  the leader's host cut off from the others: it stops serving
 #              (503, PostgreSQL stopped) before the new leader serves; after
 #              the heal it rejoins (pg_rewind) as a follower
+#   diverged   the leader holds WAL no follower has (its walsenders stopped,
+#              a commit with synchronous_commit local), then its whole node
+#              is killed: started again, it cannot stream from
+#              the new leader (its timeline forked before its own end) and
+#              must not call itself a follower until pg_rewind has brought
+#              it onto the new timeline and it streams there
 #   pgcrash    kill -9 of the leader's postmaster only: leadership moves
 #   daemon     kill -9 of the leader's backstay only: its PostgreSQL shuts
 #              down with it (no unfenced primary left), leadership moves
@@ -133,6 +139,53 @@ pgcrash)
 	pgc_write_wait
 	pgc_verify
 	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	;;
+diverged)
+	# The fork point 12 MB into a segment: each refused try of the diverged
+	# standby streams those 12 MB again, "streaming" for a good part of the
+	# time (a short stream hid the bug from most samples).
+	lsn=$(pgc_sql "$leader" "select pg_switch_wal(); create table filler as select repeat('x', 1000) from generate_series(1, 12000); select pg_current_wal_lsn()" | tail -1)
+	for ((i = 1; i <= 3; i++)); do
+		[ "$i" = "$leader" ] && continue
+		nh_wait 20 "backend-$i to replay past $lsn" bash -c \
+			"[ \"\$(PGPASSWORD=$(pgc_password) ip netns exec $(nh_ns fe) $PGC_BIN/psql -X -At 'host=$(host_ip "$i") user=chef_pgsql dbname=postgres connect_timeout=2' -c \"select pg_last_wal_replay_lsn() >= '$lsn'\")\" = t ]"
+	done
+	# The leader's walsenders stopped: its next WAL stays its own. (Stopping
+	# the followers' walreceivers is not enough: what was sent waits in their
+	# sockets.)
+	pm=$(pg_pid "$leader")
+	ws=()
+	for p in $(ip netns pids "$(nh_ns "$leader")"); do
+		grep -q "walsender" "/proc/$p/cmdline" 2>/dev/null && ws+=("$p")
+	done
+	[ "${#ws[@]}" = 2 ] || nh_fail "expected 2 walsenders on backend-$leader, found ${#ws[@]}"
+	kill -STOP "${ws[@]}"
+	pgc_sql "$leader" "create table diverged(x int); set synchronous_commit = local; insert into diverged values (1)" >/dev/null
+	node_kill9 "$leader"
+	# Until PID 1 reaps it, the dead postmaster's pid answers kill -0 and
+	# PostgreSQL refuses to start over its lock file (as after a reboot, it
+	# is gone here before the node starts again).
+	nh_wait 30 "backend-$leader's postmaster $pm to be reaped" bash -c "! kill -0 $pm 2>/dev/null"
+	new=$(pgc_wait_leader "$leader" 30) || nh_fail "no new leader after kill -9 of backend-$leader"
+	nh_log "backend-$new leads; backend-$leader holds WAL past the fork point"
+	t_start=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+	on "$leader" "$BACKSTAY" start >/dev/null || nh_fail "backstay start on backend-$leader"
+	pgc_wait_state "$leader" follower 90 || nh_fail "backend-$leader did not rejoin: $(pgc_state "$leader")"
+	app=$(pgc_sql "$leader" "show cluster_name")
+	nh_wait 10 "backend-$leader to stream from backend-$new" bash -c \
+		"[ \"\$(PGPASSWORD=$(pgc_password) ip netns exec $(nh_ns fe) $PGC_BIN/psql -X -At 'host=$(host_ip "$new") user=chef_pgsql dbname=postgres connect_timeout=2' -c \"select state from pg_stat_replication where application_name = '$app'\")\" = streaming ]"
+	grep -q "pg_rewind against $(host_ip "$new"): done" "$(host_dir "$leader")/log/backstay.log" ||
+		nh_fail "backend-$leader follows without pg_rewind: $(grep -m3 'following\|pg_rewind' "$(host_dir "$leader")/log/backstay.log")"
+	# Never a follower before the rewind: the diverged standby's walreceiver
+	# reads "streaming" for an instant at each of its refused tries.
+	log=$(host_dir "$leader")/log/backstay.log
+	t_rw=$(grep -m1 "pg_rewind against $(host_ip "$new"): done" "$log" | cut -d' ' -f1)
+	t_fo=$(grep "leader: .* -> follower" "$log" | awk -v t="$t_start" '$1 > t' | head -1 | cut -d' ' -f1)
+	[[ -n "$t_fo" && ! "$t_fo" < "$t_rw" ]] ||
+		nh_fail "backend-$leader called itself a follower at $t_fo, before its rewind at $t_rw"
+	[ "$(pgc_sql "$leader" "select count(*) from pg_tables where tablename = 'diverged'")" = 0 ] ||
+		nh_fail "backend-$leader still has the table only it had"
+	nh_log "backend-$leader was rewound onto backend-$new's timeline and streams from it"
 	;;
 daemon)
 	pgc_write_start 8
