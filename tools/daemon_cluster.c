@@ -320,8 +320,13 @@ static void handle_join(struct daemon *d, uint64_t conn_id, const Backstay__CtlR
 				  NULL, 0);
 		return;
 	}
-	if (!a.add) { /* the check passed */
-		daemon__reply_json(d, conn_id, req->id, daemon__cluster_json(d));
+	if (!a.add) { /* the check passed: the members, and the cluster's vip */
+		json_t *obj = daemon__cluster_json(d);
+		const char *vip = bs_config_str(d->config, BS_SET_VIP);
+
+		if (obj != NULL && vip != NULL)
+			json_object_set_new(obj, "vip", json_string(vip));
+		daemon__reply_json(d, conn_id, req->id, obj);
 		return;
 	}
 	c = change_new(d, CHANGE_ADD, conn_id, req->id);

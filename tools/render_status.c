@@ -709,6 +709,64 @@ static void module_fill(struct module_view *m, const struct consensus_view *c, c
 	}
 }
 
+/* ---- status: the VIP row, where a node manages one ------------------------- */
+
+struct vip_view {
+	bool shown; /* some node reports a VIP (vip set in its backstay.rb) */
+	char local[160];
+	char distributed[DISTRIBUTED_MAX];
+	const char *row[ST_COLS];
+};
+
+static const json_t *vip_in(const json_t *status)
+{
+	const json_t *x = json_object_get(module_in(status), "vip");
+
+	return json_is_object(x) ? x : NULL;
+}
+
+/* Local Status: held / not held / the keeper's error; Distributed: the
+ * address, and which members hold it (one, or none between holders). */
+static void vip_fill(struct vip_view *w, const json_t *local, const struct cli_node_view *v,
+		     size_t n)
+{
+	const json_t *lv = vip_in(local), *any = lv;
+	char holders[DISTRIBUTED_MAX / 2] = "", name[HOST_MAX];
+	size_t i, held = 0;
+
+	memset(w, 0, sizeof *w);
+	for (i = 0; i < n; i++) {
+		const json_t *x = vip_in(v[i].status);
+
+		if (x == NULL)
+			continue;
+		any = any != NULL ? any : x;
+		if (jbool(x, "held") && held++ < 4)
+			appendf(holders, sizeof holders, "%s%s", holders[0] ? ", " : "",
+				cli__member_name(v[i].member, name, sizeof name));
+	}
+	if (any == NULL)
+		return;
+	w->shown = true;
+	if (lv == NULL)
+		snprintf(w->local, sizeof w->local, "%s",
+			 local == NULL ? "unreachable" : "not managed");
+	else if (jstr(lv, "error")[0] != '\0')
+		snprintf(w->local, sizeof w->local, "%s; %s",
+			 jbool(lv, "held") ? "held" : "not held", jstr(lv, "error"));
+	else
+		snprintf(w->local, sizeof w->local, "%s", jbool(lv, "held") ? "held" : "not held");
+	snprintf(w->distributed, sizeof w->distributed, "%s on %s; held by: %s",
+		 or_dash(jstr(any, "address")), or_dash(jstr(any, "interface")),
+		 held ? holders : "none");
+	if (held > 1)
+		appendf(w->distributed, sizeof w->distributed, " (%zu holders)", held);
+	w->row[ST_SERVICE] = "vip";
+	w->row[ST_LOCAL] = w->local;
+	w->row[ST_TIME] = "-";
+	w->row[ST_DISTRIBUTED] = w->distributed;
+}
+
 /* ---- status: output ------------------------------------------------------- */
 
 void cli__render_status(FILE *out, const json_t *local, const struct cli_node_view *v, size_t n)
@@ -717,16 +775,23 @@ void cli__render_status(FILE *out, const json_t *local, const struct cli_node_vi
 	struct consensus_view c;
 	struct module_view m;
 	const char *consensus[ST_COLS];
-	const char *const *rows[] = {st_header, m.row[MR_LEADER], consensus, m.row[MR_POSTGRESQL],
-				     m.row[MR_ELASTICSEARCH]};
-	size_t i;
+	struct vip_view w;
+	const char *const *rows[] = {st_header,
+				     m.row[MR_LEADER],
+				     consensus,
+				     m.row[MR_POSTGRESQL],
+				     m.row[MR_ELASTICSEARCH],
+				     w.row};
+	size_t i, nrows;
 
 	consensus_fill(&c, local, v, n);
 	consensus_row(&c, consensus);
 	module_fill(&m, &c, local, v, n);
-	for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
+	vip_fill(&w, local, v, n);
+	nrows = sizeof rows / sizeof rows[0] - !w.shown;
+	for (i = 0; i < nrows; i++)
 		table_measure(&t, rows[i]);
-	for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
+	for (i = 0; i < nrows; i++)
 		table_print(&t, out, rows[i]);
 	print_unreachable(out, v, n);
 }
@@ -741,31 +806,37 @@ static json_t *service_json(const char *const *row, json_int_t pid, json_int_t u
 			 "distributed", text_json(row[ST_DISTRIBUTED]));
 }
 
-static json_t *services_json(const struct consensus_view *c, const struct module_view *m)
+static json_t *services_json(const struct consensus_view *c, const struct module_view *m,
+			     const struct vip_view *w)
 {
 	const char *consensus[ST_COLS];
 	bool here = m->local != NULL; /* the leader module runs on this node */
+	json_t *a;
 
 	consensus_row(c, consensus);
-	return json_pack(
-		"[o, o, o, o]",
-		service_json(m->row[MR_LEADER], here ? c->pid : 0, here ? c->uptime_s : -1),
-		service_json(consensus, c->pid, c->uptime_s),
-		service_json(m->row[MR_POSTGRESQL], 0, -1),
-		service_json(m->row[MR_ELASTICSEARCH], 0, -1));
+	a = json_pack("[o, o, o, o]",
+		      service_json(m->row[MR_LEADER], here ? c->pid : 0, here ? c->uptime_s : -1),
+		      service_json(consensus, c->pid, c->uptime_s),
+		      service_json(m->row[MR_POSTGRESQL], 0, -1),
+		      service_json(m->row[MR_ELASTICSEARCH], 0, -1));
+	if (a != NULL && w->shown)
+		json_array_append_new(a, service_json(w->row, 0, -1));
+	return a;
 }
 
 json_t *cli__status_json(const json_t *local, const struct cli_node_view *v, size_t n)
 {
 	struct consensus_view c;
 	struct module_view m;
+	struct vip_view w;
 
 	consensus_fill(&c, local, v, n);
 	module_fill(&m, &c, local, v, n);
+	vip_fill(&w, local, v, n);
 	return json_pack("{s:o, s:{s:s, s:I, s:I, s:o}, "
 			 "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
 			 "s:{s:s?, s:I, s:I, s:I}, s:o}",
-			 "services", services_json(&c, &m), "consensus", "health", c.health,
+			 "services", services_json(&c, &m, &w), "consensus", "health", c.health,
 			 "healthy_nodes", (json_int_t)c.healthy, "total_nodes", (json_int_t)c.total,
 			 "leader", text_json(c.leader), "leader", "leader", (json_int_t)m.leader,
 			 "waiting", (json_int_t)m.waiting, "follower", (json_int_t)m.follower,

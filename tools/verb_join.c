@@ -376,6 +376,33 @@ static void wait_knows_itself(struct join *j)
 	cli__poll(JOIN_SETTLE_MS, knows_itself, &k);
 }
 
+/* chef-backend's join-cluster writes the cluster's vip into the file it
+ * writes: so does this one, when -i made the file (a node without
+ * vip_interface could not hold the VIP, and an existing file is the
+ * operator's). */
+static int take_vip(struct join *j)
+{
+	const char *vip = cli__jstr(j->members, "vip");
+	char text[512], errmsg[512];
+	int n;
+
+	if (!j->wrote_config || j->ctx->opt[J_IFACE] == NULL || vip[0] == '\0' ||
+	    bs_config_str(j->config, BS_SET_VIP) != NULL)
+		return CLI_OK;
+	n = snprintf(text, sizeof text, "%s%s%s\nvip_interface '%s'\nvip '%s'",
+		     j->ctx->opt[J_PUBLISH] ? "publish_address '" : "",
+		     cli__or(j->ctx->opt[J_PUBLISH], ""), j->ctx->opt[J_PUBLISH] ? "'" : "",
+		     j->ctx->opt[J_IFACE], vip);
+	if (n < 0 || (size_t)n >= sizeof text || strchr(vip, '\'') != NULL)
+		return cli__fail(j->ctx, "the cluster's vip '%s' cannot be written", vip);
+	if (bs_file_write_atomic(j->config_path, text + (text[0] == '\n'), errmsg, sizeof errmsg) !=
+	    0)
+		return cli__fail(j->ctx, "%s", errmsg);
+	bs_config_free(j->config);
+	j->config = cli__load_config(j->ctx);
+	return j->config != NULL ? CLI_OK : CLI_FAIL;
+}
+
 static int join_run(struct join *j, const char *peer)
 {
 	json_t *answer = NULL;
@@ -387,7 +414,7 @@ static int join_run(struct join *j, const char *peer)
 	    ask_leader(j, "check", &answer) != CLI_OK)
 		return CLI_FAIL;
 	j->members = answer;
-	if (write_local(j) != CLI_OK)
+	if (take_vip(j) != CLI_OK || write_local(j) != CLI_OK)
 		return CLI_FAIL;
 	j->target.timeout_ms = JOIN_ADD_MS;
 	rv = ask_leader(j, "add", &answer);

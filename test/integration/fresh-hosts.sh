@@ -5,11 +5,13 @@
 # namespace in which /etc/backstay, /var/lib/backstay and /var/log/backstay
 # are empty directories of this run and the host name is backend-N.
 #
-#   backend-1: /etc/backstay/backstay.rb holds publish_address only;
-#              `backstay create-cluster` with no flags
+#   backend-1: /etc/backstay/backstay.rb holds publish_address and the VIP
+#              (vip, vip_interface) only; `backstay create-cluster` with no
+#              flags
 #   backend-2: no configuration file at all; `backstay join-cluster IP -p IP
-#              -s FILE` writes it
-#   backend-3: the same through the `chef-backend-ctl` name, with -i eth0
+#              -s FILE` writes it (publish_address only: no -i, no vip)
+#   backend-3: the same through the `chef-backend-ctl` name, with -i eth0:
+#              its file also gets the cluster's vip, as chef-backend's did
 #
 # Then, from a fourth namespace standing in for a Chef frontend: the member
 # list on port 2379 (what `chef-server-ctl reconfigure` reads) and the
@@ -43,7 +45,7 @@ TMP=$NH_TMP
 NET=$NH_NET
 
 # ---- backend-1: create-cluster with the defaults ------------------------------
-echo "publish_address '$(host_ip 1)'" >"$TMP/n1/etc/backstay.rb"
+printf "publish_address '%s'\nvip '%s'\nvip_interface 'eth0'\n" "$(host_ip 1)" "$NET.100" >"$TMP/n1/etc/backstay.rb"
 out=$(on 1 "$BACKSTAY" create-cluster --accept-license --yes 2>&1) || fail "create-cluster: $out"
 grep -q "ok: created a cluster with backend-1 ($(host_ip 1):2380)" <<<"$out" || fail "create-cluster said: $out"
 [ "$(stat -c %a "$TMP/n1/etc/secrets.json")" = 600 ] || fail "/etc/backstay/secrets.json is not 0600"
@@ -51,7 +53,7 @@ grep -q "ok: created a cluster with backend-1 ($(host_ip 1):2380)" <<<"$out" || 
 	fail "create-cluster did not write /var/lib/backstay/{node.json,consensus}"
 [ -s "$TMP/n1/log/backstay.log" ] || fail "no /var/log/backstay/backstay.log"
 cp "$TMP/n1/etc/secrets.json" "$TMP/shared-secrets.json" # what the operator copies over
-log "backend-1: create-cluster with /etc/backstay/backstay.rb = publish_address only"
+log "backend-1: create-cluster with /etc/backstay/backstay.rb = publish_address and the VIP only"
 
 # ---- backend-2 and -3: join-cluster on hosts with no configuration -------------
 out=$(on 2 "$BACKSTAY" join-cluster "$(host_ip 1)" -p "$(host_ip 2)" -s "$TMP/shared-secrets.json" 2>&1) ||
@@ -63,8 +65,11 @@ ln -sf "$BACKSTAY" "$TMP/chef-backend-ctl"
 out=$(on 3 "$TMP/chef-backend-ctl" join-cluster "$(host_ip 2)" -p "$(host_ip 3)" -i eth0 \
 	--secrets-file-path "$TMP/shared-secrets.json" --accept-license --yes --quiet 2>&1) ||
 	fail "join backend-3: $out"
-grep -q "vip_interface 'eth0'" "$TMP/n3/etc/backstay.rb" || fail "backend-3's config: $(cat "$TMP/n3/etc/backstay.rb")"
-log "backend-2 and backend-3 joined from empty hosts (-p, -i written to /etc/backstay/backstay.rb)"
+grep -qx "vip_interface 'eth0'" "$TMP/n3/etc/backstay.rb" && grep -qx "vip '$NET.100'" "$TMP/n3/etc/backstay.rb" &&
+	grep -qx "publish_address '$(host_ip 3)'" "$TMP/n3/etc/backstay.rb" ||
+	fail "backend-3's config: $(cat "$TMP/n3/etc/backstay.rb")"
+! grep -q "^vip" "$TMP/n2/etc/backstay.rb" || fail "backend-2 (joined without -i) got a vip: $(cat "$TMP/n2/etc/backstay.rb")"
+log "backend-2 and backend-3 joined from empty hosts (-p, and -i with the cluster's vip, written to /etc/backstay/backstay.rb)"
 
 # cluster-status on backend-2 (its own member list: it may apply the last
 # join's metadata a moment after backend-3 did).

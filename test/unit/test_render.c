@@ -922,6 +922,53 @@ static void status_green(void **state)
 	cluster_free(&c);
 }
 
+/* With vip set, a fifth row: asked on a follower (not held, its keeper's
+ * error shown), the leader holds it; two holders are counted, never hidden. */
+static void status_vip(void **state)
+{
+	static const char want[] = "Service        Local Status                 Time in State  "
+				   "Distributed Node Status\n"
+				   "leader         running (pid 4243)           0d 0h 43m 30s  "
+				   "leader: 1; waiting: 0; follower: 2; total: 3\n"
+				   "consensus      running (pid 4243)           0d 0h 43m 30s  "
+				   "health: green; healthy nodes: 3/3; leader: backend-1\n"
+				   "postgresql     running                      -              "
+				   "leader: 1; offline: 0; syncing: 0; synced: 2\n"
+				   "elasticsearch  healthy                      -              "
+				   "state: healthy; nodes checked: 3/3\n"
+				   "vip            not held; no such interface  -              "
+				   "10.0.0.100 on eth0; held by: backend-1\n";
+	struct cluster c;
+	struct capture cap;
+	char *text;
+	size_t i;
+	json_t *doc, *svc;
+
+	(void)state;
+	cluster_init(&c);
+	for (i = 0; i < c.n; i++)
+		module_set(&c, i, "vip",
+			   json_pack("{s:s, s:s, s:b, s:s, s:I, s:I}", "address", "10.0.0.100",
+				     "interface", "eth0", "held", i == 0, "error",
+				     i == 1 ? "no such interface" : "", "repairs", (json_int_t)0,
+				     "removed_stale", (json_int_t)0));
+	assert_status(&c, 1, want);
+	doc = round_trip(cli__status_json(c.status[1], c.v, c.n));
+	svc = json_array_get(json_object_get(doc, "services"), 4);
+	assert_json_str(svc, "name", "vip");
+	assert_json_str(svc, "distributed", "10.0.0.100 on eth0; held by: backend-1");
+	json_decref(doc);
+	module_set(&c, 2, "vip",
+		   json_pack("{s:s, s:s, s:b, s:s}", "address", "10.0.0.100", "interface", "eth0",
+			     "held", 1, "error", ""));
+	cluster_views(&c);
+	cli__render_status(capture_start(&cap), c.status[1], c.v, c.n);
+	text = capture_end(&cap);
+	assert_non_null(strstr(text, "held by: backend-1, backend-3 (2 holders)\n"));
+	free(text);
+	cluster_free(&c);
+}
+
 /* 2/3: one node not reached; asked on a follower. */
 static void status_yellow(void **state)
 {
@@ -1390,6 +1437,7 @@ int bs_test_render(void)
 		cmocka_unit_test(cluster_status_json_pg_cells),
 		cmocka_unit_test(cluster_status_json_no_leader),
 		cmocka_unit_test(status_green),
+		cmocka_unit_test(status_vip),
 		cmocka_unit_test(status_yellow),
 		cmocka_unit_test(status_red),
 		cmocka_unit_test(status_leader_none),
