@@ -62,53 +62,30 @@ NH_NAME=pg-bench
 . test/integration/pg_cluster.sh
 # shellcheck source=../test/integration/pg_vip_lib.sh
 . test/integration/pg_vip_lib.sh
+# shellcheck source=../test/fault/fault_disks.sh
+. test/fault/fault_disks.sh
 HAPROXY=$(command -v haproxy || true)
 [ -n "$HAPROXY" ] || { echo "pg-bench: haproxy missing: scripts/setup.sh installs it" >&2; exit 1; }
 
 RATE=200
-# Leftovers of a killed run: its disks thawed, unmounted, detached.
-for m in $(findmnt -rn -o TARGET | grep '^/tmp/pg-bench\.[A-Za-z0-9]*/mnt[0-9]$' || true); do
-	owner=$(cat "$(dirname "$m")/owner" 2>/dev/null || echo 0)
-	kill -0 "$owner" 2>/dev/null && continue
-	src=$(findmnt -rn -o SOURCE "$m")
-	fsfreeze -u "$m" 2>/dev/null || true
-	umount "$m" && losetup -d "$src" 2>/dev/null || true
-done
 OUT=$(mktemp -d /tmp/pg-bench.XXXXXX)
-echo $$ >"$OUT/owner"
 NH_CLEANUP_HOOK=pv_cleanup # haproxy and the --direct writers, by pid
 nh_setup 3
 VIP=$NH_NET.100
-
-# Each host's /var/lib/backstay on its own small ext4 (a loop device), so
-# that one host's disk can be frozen alone.
-disk_release() {
-	local i src
-	for ((i = 1; i <= 3; i++)); do
-		mountpoint -q "$OUT/mnt$i" || continue
-		fsfreeze -u "$OUT/mnt$i" 2>/dev/null || true
-		src=$(findmnt -rn -o SOURCE "$OUT/mnt$i")
-		umount "$OUT/mnt$i" && losetup -d "$src" 2>/dev/null || true
-	done
-}
 bench_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
-	for ((i = 1; i <= 3; i++)); do fsfreeze -u "$OUT/mnt$i" 2>/dev/null || true; done
+	for ((i = 1; i <= 3; i++)); do fd_thaw "$i"; done
 	nh_cleanup
-	disk_release
+	fd_release
 	rm -rf "$OUT"
 	exit "$rc"
 }
 trap bench_exit EXIT
-for ((i = 1; i <= 3; i++)); do
-	truncate -s 4G "$OUT/disk$i.img" # sparse: 40 failovers of WAL, timelines and base backups fit
-	mkfs.ext4 -q -F "$OUT/disk$i.img"
-	mkdir -p "$OUT/mnt$i"
-	mount -o loop "$OUT/disk$i.img" "$OUT/mnt$i"
-	chmod 755 "$OUT/mnt$i"
-	rmdir "$(host_dir "$i")/lib" && ln -s "$OUT/mnt$i" "$(host_dir "$i")/lib"
-done
+# Each host's /var/lib/backstay on its own small ext4 (a loop device), so
+# that one host's disk can be frozen alone (test/fault/fault_disks.sh; the
+# 4 GB are sparse: 40 failovers of WAL, timelines and base backups fit).
+fd_setup 3
 pgc_up 3 "vip '$VIP'" "vip_interface 'eth0'"
 want failover && pv_haproxy_start
 nh_log "cluster up; $TRIALS trials of each kind"
@@ -207,9 +184,9 @@ for ((t = 1; t <= TRIALS; t++)); do
 	run_table disk
 	pgc_write_start 4 "$RATE"
 	sleep 1
-	fsfreeze -f "$OUT/mnt$leader"
+	fd_freeze "$leader"
 	sleep 1.0
-	fsfreeze -u "$OUT/mnt$leader"
+	fd_thaw "$leader"
 	pgc_write_wait
 	keep_acked
 	f=$(count_failover "$leader" "$e")

@@ -59,6 +59,7 @@ run_suite() { # run_suite <name> <builddir> <meson setup args...>
 
 MESON_TEST_ARGS=(--no-suite fuzz)
 run_suite "build with -Werror" build-test --werror --buildtype=debugoptimized
+MESON_TEST_ARGS=(--no-suite fuzz --no-suite faultrun) # the fault run once, in the build above
 run_suite "ASan + UBSan" build-asan --werror --buildtype=debug \
 	-Db_sanitize=address,undefined -Db_lundef=false
 MESON_TEST_ARGS=(--suite fuzz)
