@@ -199,17 +199,24 @@ void ldr__done_follow(struct ldr_sm *sm, int status, uint64_t now, struct ldr_ac
 		escalate(sm, now, acts);
 }
 
+/* A deposed leader starts too, as a standby with no upstream (the sentinel
+ * stays: it still rejoins by pg_rewind): its report then carries its
+ * position. Kept stopped, two deposed leaders of three (a partition of the
+ * leader, then of the next) left no majority of positions, and no election
+ * could ever be decided (found by test/fault, seed 101). A standby takes no
+ * writes: the fence holds. */
 bool ldr__start_armed(const struct ldr_sm *sm)
 {
-	return sm->state == LDR_WAITING_FOR_LEADER && !ldr__holder_seen(sm) && sm->pg_down &&
-	       !sm->no_start && ldr__pg_idle(sm) && !sm->must_stop && !sm->collecting &&
-	       !sm->acquiring;
+	return ((sm->state == LDR_WAITING_FOR_LEADER && !sm->no_start) ||
+		sm->state == LDR_DEPOSED_LEADER) &&
+	       !ldr__holder_seen(sm) && sm->pg_down && ldr__pg_idle(sm) && !sm->must_stop &&
+	       !sm->collecting && !sm->acquiring;
 }
 
 /* Rule 7: "No holder: WAITING_FOR_LEADER (PostgreSQL keeps running as a
  * standby; PG_START if it is not running and there is no no-start
  * sentinel)", at most every retry_ms; on the Raft leader too, whose
- * report needs a position. A deposed leader stays stopped (its sentinel). */
+ * report needs a position. A deposed leader starts as a standby too. */
 void ldr__wait_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 {
 	if (ldr__holder_seen(sm))

@@ -1154,11 +1154,11 @@ static void force_on_deposed_node(void **state)
 	step(&f, 2010, reports(0, NULL));
 	step(&f, 2100, cmd(LDR_CMD_FORCE, 0));
 	step(&f, 2110, acquired(2));
+	/* started as a standby at 1520 (no holder): promoted once it is up */
 	step(&f, 2200, done(LDR_ACT_PG_START, 0));
 	step(&f, 2300, done(LDR_ACT_PG_PROMOTE, 0));
 	assert_string_equal(f.trace, "t=2100 ACT LEASE_ACQUIRE epoch=2\n"
 				     "t=2110 STATE deposed_leader -> promoting\n"
-				     "t=2110 ACT PG_START 0\n"
 				     "t=2200 ACT PG_PROMOTE epoch=2\n"
 				     "t=2300 ACT NO_START off\n"
 				     "t=2300 STATE promoting -> leader\n"
@@ -1291,8 +1291,12 @@ static void deposed_leader_rejoins(void **state)
 	assert_false(f.sm.no_start);
 }
 
-/* A deposed leader with no holder stays stopped: no PG_START (its sentinel). */
-static void deposed_leader_stays_stopped(void **state)
+/* A deposed leader with no holder starts its PostgreSQL as a standby with
+ * no upstream, retry_ms after its stop, once: its reports then carry a
+ * position (two deposed leaders of three, kept stopped, left no majority of
+ * positions and no election could be decided). It stays deposed, its
+ * sentinel on: it rejoins by pg_rewind. */
+static void deposed_leader_starts_as_standby(void **state)
 {
 	struct fx f;
 
@@ -1302,9 +1306,11 @@ static void deposed_leader_stays_stopped(void **state)
 	step(&f, 520, done(LDR_ACT_PG_STOP, 0));
 	clear_trace(&f);
 	step(&f, 3000, holder(0, 0));
+	step(&f, 3100, done(LDR_ACT_PG_START, 0));
 	run_until(&f, 30000);
-	assert_string_equal(f.trace, "");
+	assert_string_equal(f.trace, "t=1520 ACT PG_START 0\n");
 	assert_int_equal(f.sm.state, LDR_DEPOSED_LEADER);
+	assert_true(f.sm.no_start);
 }
 
 static void lost_quorum(void **state)
@@ -2047,7 +2053,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(follow_escalates_on_timeout),
 		cmocka_unit_test(follower_lost_stream_restarts),
 		cmocka_unit_test(deposed_leader_rejoins),
-		cmocka_unit_test(deposed_leader_stays_stopped),
+		cmocka_unit_test(deposed_leader_starts_as_standby),
 		cmocka_unit_test(lost_quorum),
 		cmocka_unit_test(start_as_primary_fenced_start_when_down),
 		cmocka_unit_test(quorum_k_by_voters),
