@@ -16,6 +16,8 @@ enum {
 	CLI_OK = 0,
 	CLI_FAIL = 1,  /* the verb ran and failed: bad config, unreachable node ... */
 	CLI_USAGE = 2, /* unknown verb or flag, missing or extra argument */
+	/* `kv put --expect/--create-only`: the compare failed, nothing changed */
+	CLI_COMPARE = 3,
 	/* `run` on a node that is not part of a cluster yet (EX_CONFIG):
 	 * backstay.service does not restart on it. */
 	CLI_NOT_CONFIGURED = 78,

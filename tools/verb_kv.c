@@ -57,6 +57,10 @@ static int kv_call(struct cli_ctx *ctx, const Backstay__CtlRequest *req,
 	cli__quiet_start(&saved);
 	if (cli__ctl_call(ctx, &t, req, &resp) != 0) {
 		rv = CLI_FAIL;
+	} else if (resp->code == -ECANCELED) { /* a put's or del's compare: nothing changed */
+		fprintf(ctx->err, "%s %s: the compare failed: nothing changed\n", ctx->prog,
+			ctx->verb);
+		rv = CLI_COMPARE;
 	} else if (resp->code != 0) {
 		cli__print_failure(ctx, resp);
 		rv = CLI_FAIL;
@@ -146,12 +150,13 @@ static json_t *kvs_json(const Backstay__KvResult *r)
 
 /* ---- put ------------------------------------------------------------------ */
 
-enum { PUT_LEASE };
+enum { PUT_LEASE, PUT_EXPECT, PUT_CREATE };
 
 static int run_put(struct cli_ctx *ctx)
 {
 	Backstay__KvCommand cmd = BACKSTAY__KV_COMMAND__INIT;
 	Backstay__KvPut put = BACKSTAY__KV_PUT__INIT;
+	Backstay__KvCompare cmp = BACKSTAY__KV_COMPARE__INIT;
 	Backstay__KvResult *r = NULL;
 	uint64_t lease = 0;
 	int rv;
@@ -168,6 +173,21 @@ static int run_put(struct cli_ctx *ctx)
 	put.value.data = (uint8_t *)ctx->argv[1];
 	put.value.len = strlen(ctx->argv[1]);
 	put.lease = lease;
+	if (ctx->opt[PUT_EXPECT] != NULL && ctx->opt[PUT_CREATE] != NULL) {
+		fprintf(ctx->err, "%s %s: --expect and --create-only exclude each other\n",
+			ctx->prog, ctx->verb);
+		return CLI_USAGE;
+	}
+	if (ctx->opt[PUT_EXPECT] != NULL) { /* the key must hold exactly these bytes */
+		cmp.target_case = BACKSTAY__KV_COMPARE__TARGET_VALUE;
+		cmp.value.data = (uint8_t *)ctx->opt[PUT_EXPECT];
+		cmp.value.len = strlen(ctx->opt[PUT_EXPECT]);
+		put.compare = &cmp;
+	} else if (ctx->opt[PUT_CREATE] != NULL) { /* mod_revision 0: must not exist */
+		cmp.target_case = BACKSTAY__KV_COMPARE__TARGET_MOD_REVISION;
+		cmp.mod_revision = 0;
+		put.compare = &cmp;
+	}
 	cmd.op_case = BACKSTAY__KV_COMMAND__OP_PUT;
 	cmd.put = &put;
 	rv = kv_write(ctx, "kv.put", &cmd, &r);
@@ -183,6 +203,8 @@ static int run_put(struct cli_ctx *ctx)
 
 static const struct cli_opt put_opts[] = {
 	[PUT_LEASE] = {"lease", 0, true},
+	[PUT_EXPECT] = {"expect", 0, true},
+	[PUT_CREATE] = {"create-only", 0, false},
 	{NULL, 0, false},
 };
 
@@ -191,7 +213,13 @@ static const struct cli_verb verb_put = {
 	.summary = "set KEY to VALUE (through the leader)",
 	.usage = "KEY VALUE",
 	.help = "      --lease ID      attach the key to lease ID (it goes when the lease "
-		"ends)\n" KV_CONFIG_HELP,
+		"ends)\n"
+		"      --expect OLD    only if KEY exists and holds exactly OLD "
+		"(compare-and-swap)\n"
+		"      --create-only   only if KEY does not exist\n" KV_CONFIG_HELP,
+	.notes = "Exits 3 when --expect or --create-only does not hold (nothing changed), 1 on\n"
+		 "any other failure (the put may or may not have been applied when the\n"
+		 "answer was lost).\n",
 	.flags = KV_FLAGS,
 	.opts = put_opts,
 	.min_args = 2,

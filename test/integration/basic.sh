@@ -95,6 +95,23 @@ done
 out=$(kv "$f" del --prefix --json w/) || fail "del --prefix"
 [ "$(json_field deleted <<<"$out")" = 2 ] || fail "del --prefix: $out"
 
+# Compare-and-swap: --expect OLD and --create-only; a failed compare exits 3
+# and changes nothing (the register workload of the fault suite uses them).
+kv "$f" put cas 1 >/dev/null || fail "put cas"
+kv "$f" put --expect 1 cas 2 >/dev/null || fail "put --expect 1 (it holds 1)"
+rc=0
+kv "$l" put --expect 1 cas 3 >/dev/null 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 3 ] && grep -q "the compare failed" "$TMP/err" || fail "put --expect 1 (it holds 2): rc $rc: $(cat "$TMP/err")"
+rc=0
+kv "$f" put --create-only cas 4 >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 3 ] || fail "put --create-only on an existing key: rc $rc"
+rc=0
+kv "$f" put --expect 1 absent 1 >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 3 ] || fail "put --expect on an absent key: rc $rc"
+kv "$f" put --create-only fresh 1 >/dev/null || fail "put --create-only on a new key"
+[ "$(kv "$l" get cas)" = "cas = 2" ] || fail "cas after the failed compares: $(kv "$l" get cas)"
+kv "$f" del cas >/dev/null && kv "$f" del fresh >/dev/null || fail "del cas, fresh"
+
 # Local reads converge on every node.
 for ((i = 1; i <= n; i++)); do
 	wait_for 15 "node $i's local copy of k$n" bash -c \
