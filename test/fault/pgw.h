@@ -9,6 +9,7 @@
  *   pgw_outage.c  outage accounting (pure)
  *   pgw_ids.c     the acknowledged-id file and the comparison (pure)
  *   pgw_addr.c    --direct ADDR[:PORT] parsed (pure)
+ *   pgw_history.c --history: one JSON line per write, its outcome (pure)
  *   pgw_db.c      libpq: connect, the table, one insert with a deadline
  *   pgw_run.c     the write loop
  *   pgwrite.c     options, --verify, main
@@ -41,6 +42,25 @@
  * and *port. *port is left as it was when the text has none. 0 or -EINVAL
  * (then host and *port are untouched). */
 int pgw_parse_direct(const char *s, char *host, size_t size, unsigned *port);
+
+/* ---- pgw_history.c -------------------------------------------------------- */
+
+/* A name fit for a history line unquoted: 1 to 63 of [A-Za-z0-9_.:-]. */
+bool pgw_name_ok(const char *s);
+/* The outcome of one insert (pgw_db_insert's return, and whether the server
+ * answered the statement with an ERROR): "ok", "fail" (an ERROR: in
+ * autocommit the row is certainly not committed) or "info" (anything else:
+ * a timeout, a lost connection, a commit the server says may not be
+ * replicated -- the row may or may not be there). */
+const char *pgw_outcome(int rv, bool stmt_error);
+/* The history line of one write into buf (with its newline):
+ * {"client":..,"id":..,"route":..,"type":..,["epoch":..,"node":..,]
+ * "t_start_ns":..,"t_end_ns":..}; epoch and node only for "ok". node
+ * characters outside pgw_name_ok's set are written as '?'. The length, or
+ * -ENOSPC. */
+int pgw_history_line(char *buf, size_t size, const char *client, const char *route, int64_t id,
+		     const char *type, int64_t epoch, const char *node, uint64_t t_start_ns,
+		     uint64_t t_end_ns);
 
 /* ---- pgw_leader.c --------------------------------------------------------- */
 
@@ -113,11 +133,16 @@ struct pgw_db_opts {
 	const char *user, *password, *dbname, *table;
 	unsigned port;
 	unsigned connect_timeout_ms; /* 0: libpq's connect_timeout=1 (2 s, its minimum) */
+	bool history;		     /* the table records each row's epoch and server */
 };
 
 struct pgw_conn {
 	PGconn *pg;
 	bool unreplicated; /* the server warned: committed locally, maybe not replicated */
+	bool stmt_error;   /* the last statement was answered with an ERROR */
+	bool history;	   /* pgw_db_opts.history, from the connect */
+	int64_t epoch;	   /* history: the epoch and server of the last insert */
+	char server[64];
 	char errmsg[256];
 };
 
@@ -126,8 +151,9 @@ struct pgw_conn {
  * failure c->pg is NULL. */
 int pgw_db_connect(struct pgw_conn *c, const struct pgw_db_opts *o, const char *host);
 void pgw_db_close(struct pgw_conn *c); /* idempotent */
-/* CREATE TABLE IF NOT EXISTS table (id bigint primary key, at timestamptz),
- * then *ret_max = the highest id in it (0 if none). 0 or -EIO. */
+/* CREATE TABLE IF NOT EXISTS table (id bigint primary key, at timestamptz;
+ * with history also epoch bigint, server text), then *ret_max = the highest
+ * id in it (0 if none). 0 or -EIO. */
 int pgw_db_prepare(struct pgw_conn *c, const char *table, unsigned timeout_ms, int64_t *ret_max);
 /* INSERT one row (its own transaction) and wait for the commit, at most
  * timeout_ms. 0: acknowledged. -ETIMEDOUT: no answer in time (the caller
@@ -136,6 +162,10 @@ int pgw_db_prepare(struct pgw_conn *c, const char *table, unsigned timeout_ms, i
  * not be replicated (a cancelled synchronous-replication wait): not an
  * acknowledgement. */
 int pgw_db_insert(struct pgw_conn *c, const char *table, int64_t id, unsigned timeout_ms);
+/* The same, recording in the row the newest epoch of backstay_epoch and the
+ * server's cluster_name, read in the same statement; c->epoch and c->server
+ * get them. No epoch recorded yet: -EIO with stmt_error (nothing inserted). */
+int pgw_db_insert_epoch(struct pgw_conn *c, const char *table, int64_t id, unsigned timeout_ms);
 /* Every id in the table, sorted (malloc'd, the caller frees). 0 or -EIO,
  * -ENOMEM. */
 int pgw_db_ids(struct pgw_conn *c, const char *table, unsigned timeout_ms, int64_t **ret_ids,
@@ -154,7 +184,10 @@ struct pgw_run_opts {
 	double rate;	     /* rows per second (0: as fast as possible) */
 	uint64_t timeout_ms; /* hard limit on the whole run */
 	unsigned write_timeout_ms;
-	int acked_fd;	    /* every acknowledged id, one per line */
+	int acked_fd;  /* every acknowledged id, one per line */
+	FILE *history; /* NULL, or one JSON line per write (pgw_history_line) */
+	const char *client, *route;
+	int64_t id_base;    /* ids from id_base + 1 (0: after the table's highest) */
 	volatile int *stop; /* set by a signal handler: end the run */
 };
 

@@ -79,6 +79,7 @@ int pgw_db_connect(struct pgw_conn *c, const struct pgw_db_opts *o, const char *
 
 	snprintf(port, sizeof port, "%u", o->port);
 	c->unreplicated = false;
+	c->history = o->history;
 	if (o->connect_timeout_ms == 0) {
 		c->pg = PQconnectdbParams(keys, vals, 0);
 	} else { /* our own deadline: libpq's is whole seconds, at least 2 */
@@ -164,6 +165,12 @@ static int exec_wait(struct pgw_conn *c, const char *sql, int nparams, const cha
 	if (r == NULL)
 		return timeout ? -ETIMEDOUT : -EIO;
 	if (PQresultStatus(r) != want) {
+		const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+		/* ERROR, not FATAL: the statement failed and its transaction
+		 * rolled back (a FATAL may end a session whose commit is done). */
+		c->stmt_error = PQresultStatus(r) == PGRES_FATAL_ERROR && sev != NULL &&
+				strcmp(sev, "ERROR") == 0;
 		set_err(c, "query", PQresultErrorMessage(r));
 		PQclear(r);
 		return -EIO;
@@ -197,10 +204,13 @@ int pgw_db_prepare(struct pgw_conn *c, const char *table, unsigned timeout_ms, i
 	PGresult *r;
 	int rv;
 
-	rv = with_table(c,
-			"CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, "
-			"at timestamptz NOT NULL DEFAULT now())",
-			table, sql, sizeof sql);
+	rv = with_table(
+		c,
+		c->history ? "CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, "
+			     "epoch bigint, server text, at timestamptz NOT NULL DEFAULT now())"
+			   : "CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, "
+			     "at timestamptz NOT NULL DEFAULT now())",
+		table, sql, sizeof sql);
 	if (rv == 0)
 		rv = exec_wait(c, sql, 0, NULL, timeout_ms, PGRES_COMMAND_OK, NULL);
 	if (rv == 0)
@@ -221,7 +231,7 @@ int pgw_db_insert(struct pgw_conn *c, const char *table, int64_t id, unsigned ti
 	int rv;
 
 	snprintf(val, sizeof val, "%" PRId64, id);
-	c->unreplicated = false;
+	c->unreplicated = c->stmt_error = false;
 	rv = with_table(c, "INSERT INTO %s (id) VALUES ($1)", table, sql, sizeof sql);
 	if (rv == 0)
 		rv = exec_wait(c, sql, 1, params, timeout_ms, PGRES_COMMAND_OK, NULL);
@@ -230,6 +240,40 @@ int pgw_db_insert(struct pgw_conn *c, const char *table, int64_t id, unsigned ti
 		return -EPROTO;
 	}
 	return rv;
+}
+
+int pgw_db_insert_epoch(struct pgw_conn *c, const char *table, int64_t id, unsigned timeout_ms)
+{
+	char sql[512], val[24];
+	const char *params[] = {val};
+	PGresult *r;
+	int rv;
+
+	snprintf(val, sizeof val, "%" PRId64, id);
+	c->unreplicated = c->stmt_error = false;
+	rv = with_table(c,
+			"INSERT INTO %s (id, epoch, server) SELECT $1, epoch, "
+			"current_setting('cluster_name') FROM backstay_epoch ORDER BY epoch DESC "
+			"LIMIT 1 RETURNING epoch, server",
+			table, sql, sizeof sql);
+	if (rv == 0)
+		rv = exec_wait(c, sql, 1, params, timeout_ms, PGRES_TUPLES_OK, &r);
+	if (rv != 0)
+		return rv;
+	if (PQntuples(r) != 1) { /* no epoch: nothing inserted, nothing committed */
+		PQclear(r);
+		set_err(c, "write", "backstay_epoch holds no epoch");
+		c->stmt_error = true;
+		return -EIO;
+	}
+	c->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(c->server, sizeof c->server, "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	if (c->unreplicated) {
+		set_err(c, "write", "committed locally but maybe not replicated (server warning)");
+		return -EPROTO;
+	}
+	return 0;
 }
 
 int pgw_db_ids(struct pgw_conn *c, const char *table, unsigned timeout_ms, int64_t **ret_ids,

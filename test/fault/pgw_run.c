@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pgw.h"
@@ -132,7 +133,7 @@ static int connect_leader(struct run *r)
 			continue;
 		}
 		if (!r->id_base_known) { /* ids go on from what the table holds */
-			r->next_id = max + 1;
+			r->next_id = r->o->id_base > 0 ? r->o->id_base + 1 : max + 1;
 			r->id_base_known = true;
 		}
 		r->leader = i;
@@ -152,14 +153,39 @@ static void record_ack(struct run *r, int64_t id)
 		print_outage(&out, r);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --history: the write's line, once its outcome is known. */
+static void history(struct run *r, int64_t id, int rv, uint64_t t_start_ns)
+{
+	char line[512];
+
+	if (r->o->history == NULL ||
+	    pgw_history_line(line, sizeof line, r->o->client, r->o->route, id,
+			     pgw_outcome(rv, r->conn.stmt_error), r->conn.epoch, r->conn.server,
+			     t_start_ns, mono_ns()) < 0)
+		return;
+	if (fputs(line, r->o->history) == EOF || fflush(r->o->history) == EOF)
+		fprintf(stderr, "pgwrite: writing the history: %s\n", strerror(errno));
+}
+
 /* One write to the current leader; on failure the connection is dropped. */
 static void write_one(struct run *r)
 {
-	uint64_t start = now_ms(r);
+	uint64_t start = now_ms(r), t_start_ns = mono_ns();
 	int64_t id = r->next_id++;
 	int rv;
 
-	rv = pgw_db_insert(&r->conn, r->o->db.table, id, r->o->write_timeout_ms);
+	rv = r->o->history != NULL
+		     ? pgw_db_insert_epoch(&r->conn, r->o->db.table, id, r->o->write_timeout_ms)
+		     : pgw_db_insert(&r->conn, r->o->db.table, id, r->o->write_timeout_ms);
+	history(r, id, rv, t_start_ns);
 	if (rv == 0) {
 		record_ack(r, id);
 		return;

@@ -31,7 +31,8 @@
 struct opts {
 	struct pgw_run_opts run;
 	const char *hosts[PGW_MAX_HOSTS];
-	const char *acked_path, *verify_path, *at, *secrets;
+	const char *acked_path, *verify_path, *at, *secrets, *history_path;
+	bool ids; /* --ids: print the table's ids at --at */
 	char password[256];
 	char direct[PGW_HOST_MAX];
 	uint64_t connect_timeout_ms;
@@ -49,6 +50,7 @@ static void usage(FILE *out)
 	fputs("usage: pgwrite [options] HOST...\n"
 	      "       pgwrite --direct ADDR[:PORT] [options]\n"
 	      "       pgwrite --verify FILE [--at HOST] [options] HOST...\n"
+	      "       pgwrite --ids --at HOST [options]\n"
 	      "  --rows N | --seconds S   stop after N acknowledged rows, or S seconds\n"
 	      "  --rate R                 rows per second (default: as fast as possible)\n"
 	      "  --table NAME             default pgwrite\n"
@@ -66,7 +68,14 @@ static void usage(FILE *out)
 	      "  --connect-timeout-ms MS  a connection not made this long fails (default 500\n"
 	      "                           with --direct, else libpq's 2 s)\n"
 	      "  --verify FILE            check FILE's ids against the leader's table\n"
-	      "  --at HOST                verify against HOST instead of the leader\n",
+	      "  --at HOST                verify against HOST instead of the leader\n"
+	      "  --history FILE           one JSON line per write (its outcome, epoch, server);\n"
+	      "                           the table records each row's epoch and server\n"
+	      "  --client NAME            the history's client (default c<pid>)\n"
+	      "  --route NAME             the history's route (default leader; needed with\n"
+	      "                           --direct)\n"
+	      "  --id-base N              ids from N+1 (default: after the table's highest)\n"
+	      "  --ids                    print every id of the table at --at, one a line\n",
 	      out);
 }
 
@@ -121,6 +130,11 @@ enum {
 	OPT_AT,
 	OPT_DIRECT,
 	OPT_CTIMEOUT,
+	OPT_HISTORY,
+	OPT_CLIENT,
+	OPT_ROUTE,
+	OPT_IDBASE,
+	OPT_IDS,
 	OPT_HELP
 };
 
@@ -142,6 +156,11 @@ static const struct option longopts[] = {
 	{"at", required_argument, NULL, OPT_AT},
 	{"direct", required_argument, NULL, OPT_DIRECT},
 	{"connect-timeout-ms", required_argument, NULL, OPT_CTIMEOUT},
+	{"history", required_argument, NULL, OPT_HISTORY},
+	{"client", required_argument, NULL, OPT_CLIENT},
+	{"route", required_argument, NULL, OPT_ROUTE},
+	{"id-base", required_argument, NULL, OPT_IDBASE},
+	{"ids", no_argument, NULL, OPT_IDS},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -207,6 +226,22 @@ static int set_opt(struct opts *o, int c, const char *arg, uint64_t *timeout_s)
 		return num(arg, 600000, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0
 			       ? -EINVAL
 			       : 0;
+	case OPT_HISTORY:
+		o->history_path = arg;
+		r->db.history = true;
+		return 0;
+	case OPT_CLIENT:
+	case OPT_ROUTE:
+		*(c == OPT_CLIENT ? &r->client : &r->route) = arg;
+		return pgw_name_ok(arg) ? 0 : -EINVAL;
+	case OPT_IDBASE:
+		if (num(arg, INT64_MAX / 2, &v) != 0)
+			return -EINVAL;
+		r->id_base = (int64_t)v;
+		return 0;
+	case OPT_IDS:
+		o->ids = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -240,6 +275,15 @@ static int parse(struct opts *o, int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
+	if (o->run.direct && o->history_path != NULL && o->run.route == NULL) {
+		fprintf(stderr,
+			"pgwrite: --history with --direct needs --route (vip, haproxy...)\n");
+		return -EINVAL;
+	}
+	if (o->ids && o->at == NULL) {
+		fprintf(stderr, "pgwrite: --ids needs --at HOST\n");
+		return -EINVAL;
+	}
 	if (o->run.direct)
 		o->hosts[o->run.n_hosts++] = o->direct;
 	o->run.db.connect_timeout_ms = (unsigned)(o->connect_timeout_ms ? o->connect_timeout_ms
@@ -248,16 +292,16 @@ static int parse(struct opts *o, int argc, char **argv)
 	for (; optind < argc && o->run.n_hosts < PGW_MAX_HOSTS; optind++)
 		o->hosts[o->run.n_hosts++] = argv[optind];
 	if (optind < argc || (o->run.n_hosts == 0 && o->at == NULL) ||
-	    (o->verify_path == NULL && (o->run.rows == 0) == (o->run.seconds == 0))) {
+	    (o->verify_path == NULL && !o->ids && (o->run.rows == 0) == (o->run.seconds == 0))) {
 		fprintf(stderr, "pgwrite: give 1 to %d hosts, and --rows or --seconds (one)\n",
 			PGW_MAX_HOSTS);
 		usage(stderr);
 		return -EINVAL;
 	}
-	o->run.timeout_ms = 1000 * (timeout_s	     ? timeout_s
-				    : o->verify_path ? 30
-				    : o->run.seconds ? o->run.seconds + 60
-						     : 600);
+	o->run.timeout_ms = 1000 * (timeout_s		       ? timeout_s
+				    : o->verify_path || o->ids ? 30
+				    : o->run.seconds	       ? o->run.seconds + 60
+							       : 600);
 	o->run.hosts = o->hosts;
 	if (o->secrets != NULL && o->password[0] == '\0' && /* --password wins */
 	    read_secrets(o->secrets, o->password, sizeof o->password) != 0)
@@ -347,9 +391,47 @@ static int verify(const struct opts *o)
 	return n_lost == 0 ? 0 : 1;
 }
 
+/* --ids: every id of the table at --at, one a line, sorted. */
+static int print_ids(const struct opts *o)
+{
+	struct pgw_conn c = {0};
+	int64_t *ids = NULL;
+	size_t i, n = 0;
+	int rv;
+
+	rv = pgw_db_connect(&c, &o->run.db, o->at);
+	if (rv == 0)
+		rv = pgw_db_ids(&c, o->run.db.table, 10000, &ids, &n);
+	if (rv != 0) {
+		fprintf(stderr, "pgwrite: %s: %s\n", o->at, c.errmsg);
+		pgw_db_close(&c);
+		return 3;
+	}
+	pgw_db_close(&c);
+	for (i = 0; i < n; i++)
+		printf("%" PRId64 "\n", ids[i]);
+	free(ids);
+	return fflush(stdout) == 0 ? 0 : 3;
+}
+
 static int write_rows(struct opts *o)
 {
+	static char client[32];
 	int rv;
+
+	if (o->history_path != NULL) {
+		o->run.history = fopen(o->history_path, "ae");
+		if (o->run.history == NULL) {
+			fprintf(stderr, "pgwrite: %s: %s\n", o->history_path, strerror(errno));
+			return 3;
+		}
+		if (o->run.client == NULL) {
+			snprintf(client, sizeof client, "c%ld", (long)getpid());
+			o->run.client = client;
+		}
+		if (o->run.route == NULL)
+			o->run.route = "leader";
+	}
 
 	o->run.acked_fd =
 		open(o->acked_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -361,6 +443,8 @@ static int write_rows(struct opts *o)
 	       o->run.n_hosts, o->run.db.table, o->run.rows, o->run.seconds, o->run.rate);
 	rv = pgw_run(&o->run);
 	close(o->run.acked_fd);
+	if (o->run.history != NULL)
+		fclose(o->run.history);
 	if (rv < 0) {
 		fprintf(stderr, "pgwrite: %s\n", strerror(-rv));
 		return 3;
@@ -382,5 +466,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.ids)
+		return print_ids(&o);
 	return o.verify_path != NULL ? verify(&o) : write_rows(&o);
 }

@@ -205,6 +205,43 @@ static void direct_addresses(void **state)
 	assert_int_equal(pgw_parse_direct(NULL, host, sizeof host, &port), -EINVAL);
 }
 
+/* --history: what counts as ok, fail and info, and the lines' shape. */
+static void history_outcomes(void **state)
+{
+	(void)state;
+	assert_string_equal(pgw_outcome(0, false), "ok");
+	assert_string_equal(pgw_outcome(-EIO, true), "fail");	     /* an ERROR: rolled back */
+	assert_string_equal(pgw_outcome(-EIO, false), "info");	     /* the connection went */
+	assert_string_equal(pgw_outcome(-ETIMEDOUT, false), "info"); /* no answer in time */
+	assert_string_equal(pgw_outcome(-EPROTO, false), "info");    /* maybe not replicated */
+	assert_string_equal(pgw_outcome(-ETIMEDOUT, true), "info");
+}
+
+static void history_lines(void **state)
+{
+	char buf[512];
+	int n;
+
+	(void)state;
+	n = pgw_history_line(buf, sizeof buf, "vip", "vip", 1000000007, "ok", 3, "backstay_00ab",
+			     10, 25);
+	assert_int_equal(n, (int)strlen(buf));
+	assert_string_equal(buf, "{\"client\":\"vip\",\"id\":1000000007,\"route\":\"vip\","
+				 "\"type\":\"ok\",\"epoch\":3,\"node\":\"backstay_00ab\","
+				 "\"t_start_ns\":10,\"t_end_ns\":25}\n");
+	pgw_history_line(buf, sizeof buf, "c1", "haproxy", 5, "info", 3, "x", 1, 2);
+	assert_string_equal(buf, "{\"client\":\"c1\",\"id\":5,\"route\":\"haproxy\","
+				 "\"type\":\"info\",\"t_start_ns\":1,\"t_end_ns\":2}\n");
+	pgw_history_line(buf, sizeof buf, "c", "leader", 1, "ok", 1, "a\"b\\c", 0, 0);
+	assert_non_null(strstr(buf, "\"node\":\"a?b?c\""));
+	assert_int_equal(pgw_history_line(buf, 20, "c", "leader", 1, "ok", 1, "n", 0, 0), -ENOSPC);
+	assert_true(pgw_name_ok("haproxy"));
+	assert_true(pgw_name_ok("c-1.2:x_y"));
+	assert_false(pgw_name_ok(""));
+	assert_false(pgw_name_ok("a b"));
+	assert_false(pgw_name_ok("a\"b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +255,8 @@ int main(void)
 		cmocka_unit_test(ids_read_empty),
 		cmocka_unit_test(compare_lost_and_extra),
 		cmocka_unit_test(direct_addresses),
+		cmocka_unit_test(history_outcomes),
+		cmocka_unit_test(history_lines),
 	};
 
 	return cmocka_run_group_tests_name("pgwrite", tests, NULL, NULL);
