@@ -134,10 +134,15 @@ void ldr__transfer(struct ldr_sm *sm, uint64_t target, uint64_t now, struct ldr_
 	sm->next_round_ms = now + sm->set.retry_ms;
 }
 
+/* A start of this node's PostgreSQL in flight does not hold the election
+ * up: its own report has no position until the start is done, so it can
+ * only hand leadership to another node. (A standby that cannot reach a
+ * consistent state without an upstream takes the whole ready timeout, 60 s,
+ * to fail: found by the fault harness, seed 200.) */
 bool ldr__elect_armed(const struct ldr_sm *sm)
 {
 	return sm->raft_leader && sm->holder == 0 && !sm->collecting && !sm->acquiring &&
-	       ldr__pg_idle(sm) && sm->n_voters > 0 &&
+	       (ldr__pg_idle(sm) || sm->pg_busy == LDR_ACT_PG_START) && sm->n_voters > 0 &&
 	       (sm->state == LDR_WAITING_FOR_LEADER || sm->state == LDR_DEPOSED_LEADER);
 }
 

@@ -1138,6 +1138,27 @@ static void force_acquires_behind_m(void **state)
 				     "t=610 ACT SERVE on\n");
 }
 
+/* The Raft leader, deposed, its PostgreSQL start still in flight: the
+ * election goes on without it (its report has no position) and leadership
+ * goes to the candidate the others make. */
+static void election_during_own_start(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	leader_fx(&f);
+	step(&f, 500, raft(false, 0));
+	step(&f, 520, done(LDR_ACT_PG_STOP, 0));
+	step(&f, 2000, raft_n(true, SELF, 3));
+	step(&f, 2000, holder(0, 0));
+	assert_int_equal(f.sm.pg_busy, LDR_ACT_PG_START); /* started at 1520, not done */
+	clear_trace(&f);
+	run_until(&f, 3000);
+	step(&f, 3010, REPORTS(NOREP(1), REP(2, 0x3000, 0), REP(3, 0x2000, 0)));
+	assert_string_equal(f.trace, "t=3000 ACT COLLECT\n"
+				     "t=3010 ACT TRANSFER 2\n");
+}
+
 /* A deposed node (PostgreSQL stopped, sentinel written) forced: started
  * before the promotion, sentinel removed once promoted. */
 static void force_on_deposed_node(void **state)
@@ -2047,6 +2068,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(force_with_holder_refused),
 		cmocka_unit_test(force_acquires_behind_m),
 		cmocka_unit_test(force_on_deposed_node),
+		cmocka_unit_test(election_during_own_start),
 		cmocka_unit_test(command_refused_off_raft_leader),
 		cmocka_unit_test(follow_escalates_on_errors),
 		cmocka_unit_test(follow_retries_after_giving_up),
