@@ -11,7 +11,8 @@ PKGS=(build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev
       postgresql-15 postgresql-client-15 iproute2 iputils-ping procps python3 git
       clang-format
       nftables iptables libnetfilter-queue-dev util-linux  # test/fault, netns_lib.sh; setpriv
-      haproxy)  # pg-vip.sh and pg-bench.sh: a stock Chef frontend's HAProxy
+      haproxy  # pg-vip.sh, pg-bench.sh, test/fault: a stock Chef frontend's HAProxy
+      faketime libfaketime)  # test/fault's clock-skew nemesis
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

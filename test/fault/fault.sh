@@ -156,6 +156,8 @@ fault_exit() {
 	trap - EXIT INT TERM
 	for ((i = 1; i <= NH_N; i++)); do
 		cp "$(host_dir "$i")/log/backstay.log" "$OUT/logs/backend-$i.log" 2>/dev/null || true
+		cp "$(host_dir "$i")/log/postgresql/postgresql.log" "$OUT/logs/backend-$i.postgresql.log" \
+			2>/dev/null || true
 	done
 	nh_cleanup
 	fd_release
@@ -232,7 +234,7 @@ fault_kv_start() { # the register workload on the replicated KV store
 	for ((i = 1; i <= NODES; i++)); do eps+="${eps:+,}$(host_ip "$i"):2380"; done
 	ip netns exec "$NH_NS_FE" python3 "$HERE/kvload.py" --backstay "$BACKSTAY" \
 		--secrets "$NH_TMP/secrets.json" --endpoints "$eps" --out "$OUT/kv.jsonl" \
-		--seconds 3600 --seed "$SEED" --processes 4 >"$OUT/kvload.out" 2>&1 &
+		--seconds 3600 --seed "$SEED" --processes 4 --ops-per-key 40 >"$OUT/kvload.out" 2>&1 &
 	BG_PIDS+=($!)
 }
 ip netns exec "$NH_NS_FE" python3 "$HERE/status_sample.py" --out "$OUT/status.jsonl" \
