@@ -68,6 +68,9 @@ void bs_clock_free(struct bs_clock *clock); /* accepts NULL and the real clock (
 bool bs_clock_is_virtual(const struct bs_clock *clock);
 uint64_t bs_clock_now_ms(const struct bs_clock *clock);
 uint64_t bs_clock_wall_ms(const struct bs_clock *clock);
+/* `now` in nanoseconds, for records that must order events microseconds
+ * apart (the fault suite's histories); a virtual clock's is now_ms * 10^6. */
+uint64_t bs_clock_now_ns(const struct bs_clock *clock);
 /* Virtual clocks only (aborts on the real one): move time forward. Time never
  * goes backwards; advancing by 0 is allowed. Wall time moves with it. */
 void bs_clock_advance(struct bs_clock *clock, uint64_t delta_ms);

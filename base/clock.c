@@ -97,6 +97,17 @@ uint64_t bs_clock_now_ms(const struct bs_clock *clock)
 	return clock->is_virtual ? clock->now_ms : read_ms(CLOCK_MONOTONIC);
 }
 
+uint64_t bs_clock_now_ns(const struct bs_clock *clock)
+{
+	struct timespec ts;
+
+	if (clock->is_virtual)
+		return clock->now_ms * 1000000u;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		bs__die("bs_clock: clock_gettime failed");
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t bs_clock_wall_ms(const struct bs_clock *clock)
 {
 	return clock->is_virtual ? clock->now_ms : read_ms(CLOCK_REALTIME);

@@ -28,6 +28,7 @@ static void advance_moves_now_and_wall(void **state)
 	bs_clock_advance(c, 250);
 	assert_int_equal(bs_clock_now_ms(c), 1250);
 	assert_int_equal(bs_clock_wall_ms(c), 1250);
+	assert_true(bs_clock_now_ns(c) == 1250000000u);
 	bs_clock_advance(c, UINT64_MAX); /* saturates, never wraps backwards */
 	assert_true(bs_clock_now_ms(c) == UINT64_MAX);
 	bs_clock_free(c);
@@ -93,7 +94,7 @@ static void random_below_in_range_and_covers(void **state)
 static void real_clock_monotonic(void **state)
 {
 	struct bs_clock *r = bs_clock_real();
-	uint64_t prev = bs_clock_now_ms(r), now;
+	uint64_t prev = bs_clock_now_ms(r), now, prev_ns, ns;
 	int i;
 
 	(void)state;
@@ -104,6 +105,14 @@ static void real_clock_monotonic(void **state)
 		assert_true(now >= prev);
 		prev = now;
 	}
+	prev_ns = bs_clock_now_ns(r); /* the same clock, finer: ms and ns agree */
+	assert_true(prev_ns / 1000000u >= prev);
+	for (i = 0; i < 1000; i++) {
+		ns = bs_clock_now_ns(r);
+		assert_true(ns >= prev_ns);
+		prev_ns = ns;
+	}
+	assert_true(bs_clock_now_ms(r) >= prev_ns / 1000000u);
 	assert_true(bs_clock_wall_ms(r) > 0);
 	bs_clock_free(r); /* a no-op on the real clock */
 	bs_clock_free(NULL);
