@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pgw.h"
@@ -153,14 +152,6 @@ static void record_ack(struct run *r, int64_t id)
 		print_outage(&out, r);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* --history: the write's line, once its outcome is known. */
 static void history(struct run *r, int64_t id, int rv, uint64_t t_start_ns)
 {
@@ -169,7 +160,7 @@ static void history(struct run *r, int64_t id, int rv, uint64_t t_start_ns)
 	if (r->o->history == NULL ||
 	    pgw_history_line(line, sizeof line, r->o->client, r->o->route, id,
 			     pgw_outcome(rv, r->conn.stmt_error), r->conn.epoch, r->conn.server,
-			     t_start_ns, mono_ns()) < 0)
+			     t_start_ns, bs_clock_now_ns(r->clock)) < 0)
 		return;
 	if (fputs(line, r->o->history) == EOF || fflush(r->o->history) == EOF)
 		fprintf(stderr, "pgwrite: writing the history: %s\n", strerror(errno));
@@ -178,7 +169,7 @@ static void history(struct run *r, int64_t id, int rv, uint64_t t_start_ns)
 /* One write to the current leader; on failure the connection is dropped. */
 static void write_one(struct run *r)
 {
-	uint64_t start = now_ms(r), t_start_ns = mono_ns();
+	uint64_t start = now_ms(r), t_start_ns = bs_clock_now_ns(r->clock);
 	int64_t id = r->next_id++;
 	int rv;
 

@@ -13,8 +13,13 @@ of a run uses), read when the round starts.
 
 The mapping from /status (docs/leader-http.md): role = state; epoch = epoch;
 streaming = state is "follower" (the leader module calls a node a follower
-only while its PostgreSQL streams from the holder, on the holder's
-timeline); lag_bytes = replication_lag_bytes (a follower's own lag).
+while its PostgreSQL streams from the holder, on the holder's timeline) and
+the round's one leader counts at least as many streaming_followers as there
+are followers (a follower that just lost its stream stays "follower" until
+its follow timeout: /status has no per-node streaming flag, so when the
+leader counts fewer, no follower of the round is taken as streaming);
+lag_bytes = the leader's lsn minus the follower's, on the same timeline
+(replication_lag_bytes is not filled in by the daemon).
 
 SIGTERM/SIGINT: the round under way is finished and written, then exit 0.
 """
@@ -41,9 +46,36 @@ def entry(name, doc):
     e = {"node": name, "role": doc["state"], "streaming": doc["state"] == "follower"}
     if isinstance(doc.get("epoch"), int):
         e["epoch"] = doc["epoch"]
-    if isinstance(doc.get("replication_lag_bytes"), int):
-        e["lag_bytes"] = doc["replication_lag_bytes"]
     return e
+
+
+def lsn(text):
+    """'16/B374D848' -> int, None if malformed."""
+    try:
+        hi, lo = text.split("/")
+        return (int(hi, 16) << 32) | int(lo, 16)
+    except (AttributeError, ValueError):
+        return None
+
+
+def round_entries(names, docs):
+    """The entries of one round: entry() of each, then streaming and lag
+    from the round's one leader."""
+    es = [entry(n, d) for n, d in zip(names, docs)]
+    leaders = [d for d in docs if isinstance(d, dict) and d.get("state") == "leader"]
+    followers = [e for e in es if e["role"] == "follower"]
+    lead = leaders[0] if len(leaders) == 1 else None
+    sf = lead.get("streaming_followers") if lead else None
+    confirmed = isinstance(sf, int) and sf >= len(followers)
+    for e, d in zip(es, docs):
+        if e["role"] != "follower":
+            continue
+        e["streaming"] = confirmed
+        if lead and d.get("timeline") == lead.get("timeline"):
+            a, b = lsn(lead.get("lsn")), lsn(d.get("lsn"))
+            if a is not None and b is not None:
+                e["lag_bytes"] = max(0, a - b)
+    return es
 
 
 def fetch(host, timeout):
@@ -79,7 +111,7 @@ def main(argv):
         while not stop and time.monotonic() < end:
             t0 = time.monotonic_ns()
             docs = list(pool.map(lambda nh: fetch(nh[1], timeout), nodes))
-            line = {"t_ns": t0, "nodes": [entry(nh[0], d) for nh, d in zip(nodes, docs)]}
+            line = {"t_ns": t0, "nodes": round_entries([nh[0] for nh in nodes], docs)}
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
             out.flush()
             rounds += 1

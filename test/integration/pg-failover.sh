@@ -21,8 +21,10 @@
 #   switchover demote, then promote NODE, under a write load: no acknowledged
 #              row lost either time
 #   blocked    set-cluster-failover off: demote refused, killing the
-#              leader's PostgreSQL moves nothing; force-leader on another
-#              node makes it the leader; a second force-leader is refused
+#              leader's PostgreSQL moves nothing (the leader may take it up
+#              again); with the leader's backstay stopped nobody is elected;
+#              force-leader on another node makes it the leader; a second
+#              force-leader is refused
 #   es         the Elasticsearch health of the leader (an es_fixture per
 #              host, serving Elasticsearch's _cluster/health answers; not
 #              Elasticsearch) turns red: leadership moves to a healthy node
@@ -233,13 +235,23 @@ blocked)
 	nh_log "demote refused: $out"
 	kill -9 "$(pg_pid "$leader")"
 	sleep 8 # bounded: long enough for several health checks and elections
-	[ -z "$(pgc_leader)" ] || [ "$(pgc_leader)" = "$leader" ] || nh_fail "leadership moved with failover off"
-	nh_log "no failover while blocked"
+	l=$(pgc_leader)
+	[ -z "$l" ] || [ "$l" = "$leader" ] || nh_fail "leadership moved with failover off"
+	# The leader itself may lead again (its PostgreSQL started as a standby,
+	# it is the last holder: failover off does not block it).
+	nh_log "no failover while blocked (leader now: backend-${l:-none})"
+	# Leaderless: the leader's backstay stopped; nobody else may take over.
+	on "$leader" "$BACKSTAY" stop >/dev/null || nh_fail "backstay stop on backend-$leader"
+	sleep 5 # bounded: several elections' worth
+	[ -z "$(pgc_leader)" ] || nh_fail "leadership moved with failover off: backend-$(pgc_leader) leads"
+	nh_log "backend-$leader stopped: no leader, none elected"
 	other=$((leader % 3 + 1))
 	out=$(on "$other" "$BACKSTAY" force-leader 2>&1) || nh_fail "force-leader on backend-$other: $out"
 	nh_log "force-leader on backend-$other: $out"
 	[ "$(pgc_wait_leader 0 30)" = "$other" ] || nh_fail "backend-$other does not serve after force-leader"
-	out=$(on "$leader" "$BACKSTAY" force-leader 2>&1) && nh_fail "a second force-leader succeeded: $out"
+	third=$((other % 3 + 1))
+	[ "$third" != "$leader" ] || third=$((third % 3 + 1))
+	out=$(on "$third" "$BACKSTAY" force-leader 2>&1) && nh_fail "a second force-leader succeeded: $out"
 	nh_log "force-leader with a leader refused: $out"
 	on 1 "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
 	;;
