@@ -253,7 +253,7 @@ blocked)
 	[ "$third" != "$leader" ] || third=$((third % 3 + 1))
 	out=$(on "$third" "$BACKSTAY" force-leader 2>&1) && nh_fail "a second force-leader succeeded: $out"
 	nh_log "force-leader with a leader refused: $out"
-	on 1 "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
+	on "$other" "$BACKSTAY" set-cluster-failover on >/dev/null || nh_fail "set-cluster-failover on"
 	;;
 es)
 	pgc_write_start 10

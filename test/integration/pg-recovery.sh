@@ -14,8 +14,10 @@
 #                    leads with its data; two fresh hosts join
 #   twonode-leader   the same with the leader as the survivor
 #   previous-leader  loss of quorum where the deposed leader has the freshest
-#                    WAL: rm no-start-pgsql, backstay restart (there is no
-#                    separate postgresql service), promote
+#                    WAL: after the heal it leads again by itself (its
+#                    PostgreSQL started as a standby reports the freshest
+#                    position); else seed 004's procedure: rm no-start-pgsql,
+#                    backstay restart, promote
 #   leaderl          the leader's daemon killed (not its PostgreSQL, which
 #                    ends with it): a new leader, nothing acknowledged lost,
 #                    the old node back as a follower once its daemon starts
@@ -288,7 +290,7 @@ scenario_leaderl() {
 # the freshest WAL (a commit it wrote as the quorum went, never
 # acknowledged); the operator reinstates it.
 scenario_previous_leader() {
-	local leader a b out rc
+	local leader a b out rc l
 	leader=$(pgc_wait_leader) || nh_fail "no leader"
 	a=$(pick_follower "$leader") || nh_fail "no follower"
 	b=$(pick_follower "$leader" "$a") || nh_fail "no second follower"
@@ -312,33 +314,32 @@ scenario_previous_leader() {
 	nh_log "backend-$leader deposed (no-start-pgsql written), the in-doubt insert unanswered"
 	heal
 
-	# Connectivity is back but no leader: the deposed leader's PostgreSQL is
-	# stopped (its sentinel), and backend-$a alone is no majority.
-	pgc_wait_state "$a" waiting_for_leader 20 || nh_fail "backend-$a: $(pgc_state "$a")"
-	nh_wait 20 "Raft leader after the heal" cs_is "$a" "$a" reachable true
-	sleep 3 # bounded: several election rounds of the leader module
-	[ -z "$(pgc_leader)" ] || nh_fail "a leader was elected without the deposed leader's data"
-	[ "$(pgc_state "$leader")" = deposed_leader ] || nh_fail "backend-$leader: $(pgc_state "$leader")"
-	nh_log "no leader: backend-$leader deposed_leader, backend-$a waiting_for_leader ($(cs_get "$a" "$a" why))"
-
-	# The procedure. 1: remove the sentinel.
-	on "$leader" rm /var/lib/backstay/no-start-pgsql
-	# 2: restart PostgreSQL. backstay has no postgresql service of its own:
-	# the daemon supervises it, so the daemon restarts.
-	if out=$(on "$leader" "$BACKSTAY" restart postgresql 2>&1); then
-		nh_log "restart postgresql: $out"
+	# Connectivity is back. The deposed leader starts its PostgreSQL as a
+	# standby (its sentinel stays) so that its report carries its position:
+	# it holds the freshest WAL, so the election picks it and it leads again
+	# by itself -- what seed 004's procedure (rm no-start-pgsql, restart,
+	# promote) did by hand. A leader without its data would fail below.
+	l=$(pgc_wait_leader 0 30) || l=
+	if [ "$l" = "$leader" ]; then
+		nh_log "backend-$leader leads again by itself: seed 004's procedure is not needed"
+	elif [ -n "$l" ]; then
+		# A tie: the in-doubt commit's WAL reached backend-$a before the cut
+		# (only its confirmation was lost). Step 3 of the procedure puts the
+		# previous leader back.
+		nh_log "backend-$l leads by itself (at the deposed leader's position); promote backend-$leader"
+		out=$(on "$a" "$BACKSTAY" promote "backend-$leader" 2>&1) || nh_fail "promote backend-$leader: $out"
 	else
-		nh_log "restart postgresql refused: $out; backstay restart instead"
+		nh_log "no leader by itself ($(cs_get "$a" "$a" why)): seed 004's procedure"
+		on "$leader" rm -f /var/lib/backstay/no-start-pgsql
 		out=$(on "$leader" "$BACKSTAY" restart 2>&1) || nh_fail "backstay restart: $out"
+		rc=0
+		out=$(on "$a" "$BACKSTAY" promote "backend-$leader" 2>&1) || rc=$?
+		if [ "$rc" -ne 0 ]; then
+			grep -q "already leads" <<<"$out" || nh_fail "promote backend-$leader: $out"
+		fi
+		nh_log "promote backend-$leader: exit $rc: $out"
 	fi
-	# 3: promote it. Once its PostgreSQL reports, the election itself picks
-	# the node with the most WAL, so promote may find it leading already.
-	rc=0
-	out=$(on "$a" "$BACKSTAY" promote "backend-$leader" 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		grep -q "already leads" <<<"$out" || nh_fail "promote backend-$leader: $out"
-	fi
-	nh_log "promote backend-$leader: exit $rc: $out"
+	no_start "$leader" && nh_fail "backend-$leader leads with its no-start-pgsql sentinel still there"
 	[ "$(pgc_wait_leader 0 30)" = "$leader" ] || nh_fail "backend-$leader does not lead: $(pgc_leader)"
 	[ "$(pgc_sql "$leader" "SELECT count(*) FROM in_doubt")" = 1 ] ||
 		nh_fail "the deposed leader's in-doubt commit is gone"
