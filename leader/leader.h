@@ -48,6 +48,7 @@ enum ldr_block {
 	LDR_BLOCK_CLUSTER = 1u << 4,  /* set-cluster-failover off (and not the last holder) */
 	LDR_BLOCK_UNSYNCED = 1u << 5, /* the unsynced sentinel: partially synced */
 	LDR_BLOCK_LAG = 1u << 6,      /* more than max_bytes_behind_leader behind */
+	LDR_BLOCK_PROMOTE = 1u << 7,  /* its promotion failed less than promote_hold_ms ago */
 };
 
 /* Describe blocks (a bit set) as "postgresql unhealthy, failover off". */
@@ -63,6 +64,7 @@ struct ldr_settings {
 	uint64_t retry_ms;		/* leaderless Raft leader: next round after */
 	uint64_t follow_timeout_ms;	/* standby not streaming after re-point: rewind */
 	uint64_t switchover_timeout_ms; /* demote/promote: target catch-up limit */
+	uint64_t promote_hold_ms; /* a node whose promotion failed: no candidate for this long */
 	unsigned max_pg_failures;
 	unsigned max_es_failures;
 	bool es_enabled;
@@ -222,6 +224,7 @@ struct ldr_sm {
 	bool pg_known;
 	unsigned pg_failures, es_failures;
 	bool disk_ok, unsynced;
+	uint64_t promote_hold_until_ms; /* LDR_BLOCK_PROMOTE until then (0: none) */
 	/* this node as holder */
 	uint64_t epoch;		 /* ours while PROMOTING/LEADER */
 	uint64_t valid_until_ms; /* fence when now reaches it */

@@ -133,6 +133,8 @@ unsigned ldr__blocks(const struct ldr_sm *sm)
 		b |= LDR_BLOCK_CLUSTER;
 	if (sm->unsynced)
 		b |= LDR_BLOCK_UNSYNCED;
+	if (sm->promote_hold_until_ms)
+		b |= LDR_BLOCK_PROMOTE;
 	return b;
 }
 
@@ -338,6 +340,8 @@ static void absorb(struct ldr_sm *sm, const struct ldr_event *ev, uint64_t now,
 /* docs/leader.md §7, in its order. */
 static void rules(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 {
+	if (sm->promote_hold_until_ms && now >= sm->promote_hold_until_ms)
+		sm->promote_hold_until_ms = 0;
 	sm->blocks = ldr__blocks(sm);
 	ldr__round_timeout(sm, now);
 	ldr__fence_rule(sm, now, acts);	   /* 1 */
@@ -390,6 +394,8 @@ uint64_t ldr_next_deadline(const struct ldr_sm *sm)
 		t = min_u64(t, sm->follow_deadline_ms);
 	if (sm->cmd >= 0)
 		t = min_u64(t, sm->cmd_deadline_ms);
+	if (sm->promote_hold_until_ms)
+		t = min_u64(t, sm->promote_hold_until_ms);
 	if (ldr__restop_armed(sm) || ldr__sync_armed(sm) || ldr__start_armed(sm))
 		t = min_u64(t, sm->pg_retry_ms);
 	return t;

@@ -19,9 +19,9 @@ const char *ldr_state_name(enum ldr_state s)
 }
 
 static const char *const block_names[] = {
-	"postgresql unhealthy",	     "elasticsearch unhealthy", "disk check failed",
-	"node failover off",	     "cluster failover off",	"partially synced",
-	"too far behind the leader",
+	"postgresql unhealthy",	     "elasticsearch unhealthy",	  "disk check failed",
+	"node failover off",	     "cluster failover off",	  "partially synced",
+	"too far behind the leader", "promotion failed recently",
 };
 
 void ldr_block_describe(unsigned blocks, char *out, size_t size)

@@ -87,6 +87,11 @@ void ldr__fence_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 			cause = LDR__FENCE_EXPIRED;
 		if (!cause && !sm->raft_leader)
 			cause = LDR__FENCE_NOT_RAFT;
+		/* A node whose promotion failed would win the next round again
+		 * (it is at M and prefers itself on a tie): it stands aside for
+		 * promote_hold_ms so that another node at M is chosen. */
+		if (cause == LDR__FENCE_PROMOTE_FAILED && sm->set.promote_hold_ms)
+			sm->promote_hold_until_ms = now + sm->set.promote_hold_ms;
 		if (cause)
 			ldr__fence(sm, cause, sm->epoch, acts);
 		return;

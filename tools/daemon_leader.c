@@ -23,6 +23,7 @@
 #define COLLECT_TIMEOUT_MS 500
 #define RETRY_MS 500
 #define FOLLOW_TIMEOUT_MS 15000
+#define PROMOTE_HOLD_MS 10000
 #define SWITCHOVER_TIMEOUT_MS 30000
 
 static struct daemon_pg *pg_of(struct daemon *d)
@@ -378,6 +379,7 @@ static void settings(struct daemon *d, struct ldr_settings *s)
 		.collect_timeout_ms = COLLECT_TIMEOUT_MS,
 		.retry_ms = RETRY_MS,
 		.follow_timeout_ms = FOLLOW_TIMEOUT_MS,
+		.promote_hold_ms = PROMOTE_HOLD_MS,
 		.switchover_timeout_ms = SWITCHOVER_TIMEOUT_MS,
 		.max_pg_failures =
 			(unsigned)bs_config_int(c, BS_SET_LEADERL_HEALTH_CHECK_MAX_PGSQL_FAILURES),

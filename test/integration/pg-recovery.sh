@@ -326,6 +326,10 @@ scenario_previous_leader() {
 		# A tie: the in-doubt commit's WAL reached backend-$a before the cut
 		# (only its confirmation was lost). Step 3 of the procedure puts the
 		# previous leader back.
+		# It follows first: promote refuses a node that reports no position
+		# (its PostgreSQL restarting to follow backend-$l: CI, ASan build).
+		pgc_wait_state "$leader" follower 60 ||
+			nh_fail "backend-$leader did not follow backend-$l: $(pgc_state "$leader")"
 		nh_log "backend-$l leads by itself (at the deposed leader's position); promote backend-$leader"
 		out=$(on "$a" "$BACKSTAY" promote "backend-$leader" 2>&1) || nh_fail "promote backend-$leader: $out"
 	else

@@ -35,6 +35,7 @@ static const struct ldr_settings base_settings = {
 	.fatal_system_checks = false,
 	.max_bytes_behind = 0x100000,
 	.quorum_sync = true,
+	.promote_hold_ms = 8000,
 };
 
 /* --- the fixture: one state machine, its trace, a queue of answers ------- */
@@ -683,6 +684,24 @@ static void promote_failure_fences(void **state)
 				     "t=90 ACT NO_START on\n"
 				     "t=90 ACT LEASE_RELEASE epoch=1\n"
 				     "t=90 STATE promoting -> deposed_leader\n");
+
+	/* It stands aside for promote_hold_ms: at M and preferring itself on a
+	 * tie, it would otherwise win the next round and fail again (CI,
+	 * pg-promotefail, when pg_wal came back too late). */
+	f.len = 0;
+	f.trace[0] = '\0';
+	step(&f, 100, done(LDR_ACT_PG_STOP, 0));
+	step(&f, 110, holder(0, 1));
+	step(&f, 400, standby(0x3000, 0, false));
+	assert_true(f.sm.blocks & LDR_BLOCK_PROMOTE);
+	step(&f, f.sm.next_round_ms, ev(LDR_EV_TICK));
+	step(&f, f.now + 20, REPORTS(REP(2, 0x3000, 0), REP(3, 0x3000, 0)));
+	assert_string_equal(f.trace, "t=1010 ACT COLLECT\n"
+				     "t=1030 ACT TRANSFER 2\n");
+	assert_true(ldr_next_deadline(&f.sm) <= 90 + 8000);
+	/* The hold over, it is a candidate again (no other node answered). */
+	step(&f, 90 + 8000, ev(LDR_EV_TICK));
+	assert_false(f.sm.blocks & LDR_BLOCK_PROMOTE);
 }
 
 /* An acquisition answered after Raft leadership moved is handed back. */
