@@ -28,7 +28,7 @@
 # decide (UNKNOWN), 77 cannot run here (not root, no PostgreSQL 15 or
 # haproxy), 2 bad usage.
 #
-# Env: BACKSTAY PGWRITE CTL_STATUS BACKSTAY_CHECK NFQDELAY ES_FIXTURE (the
+# Env: BACKSTAY PGWRITE CTL_STATUS BACKSTAY_CHECK NFQDELAY ES_FIXTURE CLOCKRATE_LIB (the
 # build's tools; meson sets them). Safety: netns_lib.sh (traffic only inside
 # this run's namespaces, bounded waits, cleanup on every exit, leftovers of
 # killed runs removed first); our own processes are ended by pid.
@@ -36,8 +36,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 INTEG=$HERE/../integration
-KINDS_ALL=(partition split bridge ring loss delay kill-node kill-backstay kill-postgres
+# mix draws from KINDS_MIX (fixed: the same seed, the same schedule as
+# before clock-rate existed); clock-rate runs alone, never with clock-skew,
+# whose libfaketime would fake the monotonic clocks too.
+KINDS_MIX=(partition split bridge ring loss delay kill-node kill-backstay kill-postgres
 	pause-backstay pause-postgres disk-stall disk-full es clock-skew)
+KINDS_ALL=("${KINDS_MIX[@]}" clock-rate)
+RATES=(0.5 0.8 0.95 0.99 1.01 1.05 1.25 2) # clock-rate: 1% is the lease's bound
 
 SEED=$((($(date +%s%N) / 1000) % 1000000))
 NODES=3
@@ -94,6 +99,7 @@ plan_one() {
 	kill-node | kill-backstay | kill-postgres | disk-full) draw 2000 6000; dur=$D ;;
 	pause-backstay | pause-postgres | disk-stall) draw 300 3000; dur=$D ;;
 	clock-skew) draw 5 120; arg=$((D * (RANDOM % 2 ? 1 : -1))); draw 4000 10000; dur=$D ;;
+	clock-rate) arg=${RATES[RANDOM % ${#RATES[@]}]}; draw 4000 10000; dur=$D ;;
 	esac
 	P1="$kind $role $arg $dur"
 }
@@ -103,11 +109,11 @@ for ((k = 0; k < FAULTS; k++)); do
 	draw 1000 3000
 	PLAN_GAP[k]=$D
 	if [ "$NEMESIS" = mix ]; then
-		a=${KINDS_ALL[RANDOM % ${#KINDS_ALL[@]}]}
+		a=${KINDS_MIX[RANDOM % ${#KINDS_MIX[@]}]}
 		plan_one "$a"
 		PLAN[k]=$P1
 		if [ $((RANDOM % 3)) -eq 0 ]; then # a second fault at once
-			b=${KINDS_ALL[RANDOM % ${#KINDS_ALL[@]}]}
+			b=${KINDS_MIX[RANDOM % ${#KINDS_MIX[@]}]}
 			plan_one "$b"
 			[ "$b" = "$a" ] || PLAN[k]+=" + $P1"
 		fi
@@ -192,6 +198,19 @@ exec env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=/etc/backstay/faketime
 EOF
 	chmod 755 "$NH_TMP/backstay-faketime"
 	BACKSTAY=$NH_TMP/backstay-faketime
+fi
+if plan_has clock-rate; then
+	# Every daemon (and what it starts) reads its monotonic clocks -- the
+	# lease's, Raft's timers' -- through libbsclockrate.so (clockrate.c),
+	# at the rate in its host's etc/clockrate (re-read every 100 ms).
+	: "${CLOCKRATE_LIB:?clock-rate needs CLOCKRATE_LIB (libbsclockrate.so of the build)}"
+	for ((i = 1; i <= NODES; i++)); do echo 1 >"$(host_dir "$i")/etc/clockrate"; done
+	cat >"$NH_TMP/backstay-clockrate" <<EOF
+#!/bin/sh
+exec env LD_PRELOAD=$CLOCKRATE_LIB BS_CLOCKRATE_FILE=/etc/backstay/clockrate "$BACKSTAY" "\$@"
+EOF
+	chmod 755 "$NH_TMP/backstay-clockrate"
+	BACKSTAY=$NH_TMP/backstay-clockrate
 fi
 pgc_up "$NODES" "${extra[@]}"
 pv_haproxy_start
@@ -286,7 +305,7 @@ target_of() { # KIND ROLE ARG R
 		;;
 	ring) echo - ;;
 	loss) echo "$arg" ;;
-	delay | clock-skew) echo "$n:$arg" ;;
+	delay | clock-skew | clock-rate) echo "$n:$arg" ;;
 	*) echo "$n" ;;
 	esac
 }

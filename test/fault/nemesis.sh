@@ -31,6 +31,8 @@
 #   es          host i's Elasticsearch fixture answers red; end: green
 #   clock-skew  "i:S": host i's backstay reads a wall clock S seconds off
 #               (libfaketime: every daemon runs under it in such a run)
+#   clock-rate  "i:R": host i's monotonic clocks run at R times real time
+#               (libbsclockrate.so: every daemon runs under it in such a run)
 #
 # Safety: every rule lives in this run's switch namespace; signals go only
 # to pids found in this run's host namespaces (node_pid, ip netns pids).
@@ -179,6 +181,10 @@ nem_start() {
 		printf '%+d\n' "${t#*:}" >"$(host_dir "${t%:*}")/etc/faketime" # re-read each second
 		NEM_WHAT="backend-${t%:*}:${t#*:}s"
 		;;
+	clock-rate)
+		echo "${t#*:}" >"$(host_dir "${t%:*}")/etc/clockrate" # re-read every 100 ms
+		NEM_WHAT="backend-${t%:*}:x${t#*:}"
+		;;
 	*) nh_fail "nemesis: unknown kind '$kind'" ;;
 	esac
 }
@@ -199,6 +205,7 @@ nem_end() {
 	disk-full) fd_unfill "$t" ;;
 	es) echo green >"$NH_TMP/es-mode-$t" ;;
 	clock-skew) echo "+0" >"$(host_dir "${t%:*}")/etc/faketime" ;;
+	clock-rate) echo 1 >"$(host_dir "${t%:*}")/etc/clockrate" ;;
 	esac
 	return 0
 }
@@ -217,6 +224,7 @@ nem_heal_all() {
 		fd_unfill "$i" 2>/dev/null || true
 		[ ! -e "$NH_TMP/es-mode-$i" ] || echo green >"$NH_TMP/es-mode-$i"
 		[ ! -e "$(host_dir "$i")/etc/faketime" ] || echo "+0" >"$(host_dir "$i")/etc/faketime"
+		[ ! -e "$(host_dir "$i")/etc/clockrate" ] || echo 1 >"$(host_dir "$i")/etc/clockrate"
 	done
 	return 0
 }

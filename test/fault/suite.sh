@@ -4,12 +4,13 @@
 #   suite.sh --short DIR          the CI run: a handful of seeds across the
 #                                 nemeses, 3 and 5 nodes (a few minutes)
 #   suite.sh --long DIR [ROUNDS]  every nemesis and mix, on 3 and 5 nodes,
-#                                 ROUNDS times (default 10: 320 runs, hours)
-#   suite.sh --runs DIR "SEED NODES NEMESIS" ...   the runs given
+#                                 and mix in async mode, ROUNDS times
+#                                 (default 10: 360 runs, hours)
+#   suite.sh --runs DIR "SEED NODES NEMESIS [MODE]" ...   the runs given
 #
-# Each run goes to DIR/NN-seed-S-NEMESIS-Nn/; then DIR/summary.html and
-# DIR/summary.md (report.py --summary). A run's seed replays it:
-# fault.sh --seed S --nodes N --nemesis NEMESIS.
+# Each run goes to DIR/NNN-seed-S-NEMESIS-Nn[-async]/; then DIR/summary.html
+# and DIR/summary.md (report.py --summary). A run's seed replays it:
+# fault.sh --seed S --nodes N --nemesis NEMESIS [--mode MODE].
 #
 # Exit: 0 every run passed, 1 a run failed a checker, 3 a run could not be
 # decided (and none failed), 77 cannot run here. Env: as fault.sh.
@@ -17,7 +18,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 KINDS=(partition split bridge ring loss delay kill-node kill-backstay kill-postgres
-	pause-backstay pause-postgres disk-stall disk-full es clock-skew mix)
+	pause-backstay pause-postgres disk-stall disk-full es clock-skew clock-rate mix)
 
 usage() {
 	sed -n '4,9p' "$0" >&2
@@ -40,6 +41,7 @@ case $how in
 	for ((r = 0; r < rounds; r++)); do
 		for n in 3 5; do
 			for k in "${KINDS[@]}"; do runs+=("$((seed++)) $n $k"); done
+			runs+=("$((seed++)) $n mix async")
 		done
 	done
 	;;
@@ -51,13 +53,15 @@ esac
 mkdir -p "$dir"
 rc=0 n=0 pass=0 fail=0 unknown=0
 for run in "${runs[@]}"; do
-	read -r seed nodes nemesis <<<"$run"
+	read -r seed nodes nemesis mode <<<"$run"
+	mode=${mode:-quorum}
 	n=$((n + 1))
 	out=$dir/$(printf '%03d' "$n")-seed-$seed-$nemesis-${nodes}n
-	echo "== run $n/${#runs[@]}: seed $seed, $nodes nodes, $nemesis"
+	[ "$mode" = quorum ] || out+=-$mode
+	echo "== run $n/${#runs[@]}: seed $seed, $nodes nodes, $nemesis, $mode"
 	set +e
-	bash "$HERE/fault.sh" --seed "$seed" --nodes "$nodes" --nemesis "$nemesis" --out "$out" \
-		>"$out.log" 2>&1
+	bash "$HERE/fault.sh" --seed "$seed" --nodes "$nodes" --nemesis "$nemesis" --mode "$mode" \
+		--out "$out" >"$out.log" 2>&1
 	r=$?
 	set -e
 	case $r in
