@@ -39,7 +39,8 @@ static const char state_sql[] =
 	"   (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()"
 	"     WHERE name ~ '^[0-9A-F]{8}\\.history$'), 0) FROM pg_stat_wal_receiver), false),"
 	" (SELECT sender_host FROM pg_stat_wal_receiver),"
-	" current_setting('synchronous_standby_names')";
+	" current_setting('synchronous_standby_names'),"
+	" (SELECT latest_end_lsn FROM pg_stat_wal_receiver)";
 
 static const char standbys_sql[] =
 	"SELECT application_name, state, coalesce(sync_state, ''), flush_lsn"
@@ -66,7 +67,7 @@ static int parse_state(struct pgc_req *req, const PGresult *res)
 	struct pgc_state *s = &req->state;
 	int rv;
 
-	if (PQntuples(res) != 1 || PQnfields(res) != 8) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 9) {
 		bs_errf(req->errmsg, sizeof req->errmsg, "unexpected answer (%d rows)",
 			PQntuples(res));
 		return -EIO;
@@ -79,6 +80,8 @@ static int parse_state(struct pgc_req *req, const PGresult *res)
 		rv = lsn_at(res, 0, 3, &s->replay_lsn);
 	if (rv == 0)
 		rv = lsn_at(res, 0, 4, &s->flush_lsn);
+	if (rv == 0)
+		rv = lsn_at(res, 0, 8, &s->sender_end_lsn);
 	s->receiver_streaming = PQgetvalue(res, 0, 5)[0] == 't';
 	text_at(res, 0, 6, s->receiver_host, sizeof s->receiver_host);
 	text_at(res, 0, 7, s->sync_names, sizeof s->sync_names);

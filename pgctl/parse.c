@@ -54,6 +54,23 @@ void pgc_lsn_format(uint64_t lsn, char buf[PGC_LSN_LEN])
 	snprintf(buf, PGC_LSN_LEN, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
 }
 
+uint64_t pgc_state_lag(const struct pgc_state *s)
+{
+	uint64_t lag = 0;
+	unsigned i, n = s->n_standbys < PGC_STANDBYS_MAX ? s->n_standbys : PGC_STANDBYS_MAX;
+
+	if (s->in_recovery)
+		return s->sender_end_lsn > s->replay_lsn ? s->sender_end_lsn - s->replay_lsn : 0;
+	for (i = 0; i < n; i++) {
+		const struct pgc_standby *sb = &s->standbys[i];
+
+		if (strcmp(sb->state, "streaming") == 0 && sb->flush_lsn != 0 &&
+		    sb->flush_lsn < s->flush_lsn && s->flush_lsn - sb->flush_lsn > lag)
+			lag = s->flush_lsn - sb->flush_lsn;
+	}
+	return lag;
+}
+
 /* Decimal digits at *s (at least one); *s moves past them. */
 static int decimal(const char **s, uint64_t *ret)
 {

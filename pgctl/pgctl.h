@@ -278,11 +278,21 @@ struct pgc_state {
 	bool receiver_streaming;	  /* pg_stat_wal_receiver.status = 'streaming', on the
 					   * newest timeline whose history it has */
 	char receiver_host[PGC_HOST_MAX]; /* its sender_host */
+	uint64_t sender_end_lsn;	  /* pg_stat_wal_receiver.latest_end_lsn: the end
+					   * of the sender's WAL at its last message
+					   * (standby; 0 = no receiver) */
 	unsigned n_standbys;		  /* pg_stat_replication rows (primary) */
 	unsigned n_streaming;		  /* of those, state = 'streaming' */
 	struct pgc_standby standbys[PGC_STANDBYS_MAX]; /* the first 16 of those rows */
 	char sync_names[PGC_SYNC_NAMES_MAX];	       /* synchronous_standby_names in effect */
 };
+
+/* Replication lag in bytes from one state: on a primary, the slowest
+ * streaming standby's (its flush_lsn behind ours; rows past the first
+ * PGC_STANDBYS_MAX are not seen); on a standby, its replay behind the end
+ * of its sender's WAL as last reported. 0 when nothing is known (no
+ * standby streams, no WAL receiver). */
+uint64_t pgc_state_lag(const struct pgc_state *s);
 
 enum pgc_stop_mode {
 	PGC_STOP_FAST,	    /* SIGINT: roll back, checkpoint, exit */

@@ -162,6 +162,7 @@ static void on_state_answer(struct pgc_req *req, int status)
 	g->view.lsn = s.lsn;
 	g->view.timeline = s.timeline;
 	g->view.streaming_followers = s.standbys_streaming;
+	g->view.replication_lag_bytes = status == 0 ? pgc_state_lag(&req->state) : 0;
 	keep_slots(g, &s);
 	ldr_orch_pg_sample(g->orch, &s);
 	if (g->check_again && !g->closing) {

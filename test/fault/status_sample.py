@@ -19,7 +19,7 @@ are followers (a follower that just lost its stream stays "follower" until
 its follow timeout: /status has no per-node streaming flag, so when the
 leader counts fewer, no follower of the round is taken as streaming);
 lag_bytes = the leader's lsn minus the follower's, on the same timeline
-(replication_lag_bytes is not filled in by the daemon).
+(one moment for every node; /status's replication_lag_bytes is each node's own view).
 
 SIGTERM/SIGINT: the round under way is finished and written, then exit 0.
 """

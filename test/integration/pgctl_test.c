@@ -229,7 +229,8 @@ static int stop_node(struct node *n, enum pgc_stop_mode mode)
 }
 
 /* Poll until the standby streams and has replayed what the primary flushed
- * at the time of the first poll, and the primary counts it streaming. */
+ * at the time of the first poll, the primary counts it streaming, and the
+ * standby knows its sender's end of WAL to be at least that far. */
 static int await_streaming(struct node *primary, struct node *standby)
 {
 	uint64_t deadline = now_ms() + STREAM_WAIT_MS, target = 0;
@@ -240,7 +241,8 @@ static int await_streaming(struct node *primary, struct node *standby)
 			if (target == 0)
 				target = ps.flush_lsn;
 			if (!ps.in_recovery && ss.in_recovery && ss.receiver_streaming &&
-			    ss.replay_lsn >= target && ps.n_streaming == 1 &&
+			    ss.replay_lsn >= target && ss.sender_end_lsn >= target &&
+			    ps.n_streaming == 1 &&
 			    strcmp(ps.standbys[0].app_name, standby->name) == 0 &&
 			    strcmp(ss.receiver_host, "127.0.0.1") == 0)
 				return 0;

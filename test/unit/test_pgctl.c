@@ -426,6 +426,29 @@ static void lsn_refuses_malformed(void **state)
 	assert_true(lsn == 42); /* untouched */
 }
 
+static void state_lag(void **state)
+{
+	struct pgc_state s = {.flush_lsn = 0x5000, .n_standbys = 3};
+
+	(void)state;
+	assert_true(pgc_state_lag(&s) == 0); /* primary: no row streams */
+	s.standbys[0] = (struct pgc_standby){"b", "streaming", "quorum", 0x4000};
+	s.standbys[1] = (struct pgc_standby){"c", "streaming", "quorum", 0x3000};
+	s.standbys[2] = (struct pgc_standby){"d", "catchup", "async", 0x1000};
+	assert_true(pgc_state_lag(&s) == 0x2000); /* the slowest streaming one */
+	s.standbys[1].flush_lsn = 0;		  /* not reported yet: not counted */
+	assert_true(pgc_state_lag(&s) == 0x1000);
+	s.standbys[0].flush_lsn = 0x6000; /* ahead of our sample: no lag */
+	assert_true(pgc_state_lag(&s) == 0);
+
+	s = (struct pgc_state){.in_recovery = true, .replay_lsn = 0x3000, .receive_lsn = 0x3800};
+	assert_true(pgc_state_lag(&s) == 0); /* standby, no WAL receiver */
+	s.sender_end_lsn = 0x4000;
+	assert_true(pgc_state_lag(&s) == 0x1000);
+	s.replay_lsn = 0x4100;
+	assert_true(pgc_state_lag(&s) == 0);
+}
+
 static void progress_lines(void **state)
 {
 	struct pgc_progress pr = {1, 2, 3};
@@ -814,6 +837,7 @@ int bs_test_pgctl(void)
 		cmocka_unit_test(sync_names_quoting),
 		cmocka_unit_test(lsn_round_trips),
 		cmocka_unit_test(lsn_refuses_malformed),
+		cmocka_unit_test(state_lag),
 		cmocka_unit_test(progress_lines),
 		cmocka_unit_test(sentinels),
 		cmocka_unit_test(cert_self_signed),
