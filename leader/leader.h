@@ -247,6 +247,7 @@ struct ldr_sm {
 	/* Fields below: internal bookkeeping of the rules (read-only for others). */
 	bool serve;		      /* SERVE on is in force */
 	bool pg_down;		      /* PostgreSQL is not running (exit, stop, failed check) */
+	bool pg_exited;		      /* it exited by itself; a sample of it running clears */
 	bool no_start;		      /* the no-start-pgsql sentinel exists */
 	bool must_stop;		      /* a fence's PG_STOP immediate has not succeeded yet */
 	int fence_cause;	      /* this step: an event that fences a holder (rule 1) */

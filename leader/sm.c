@@ -218,7 +218,7 @@ static void on_pg(struct ldr_sm *sm, const struct ldr_event *ev)
 	sm->pg_known = true;
 	sm->pg_down = !sm->pg.ok;
 	if (sm->pg.ok)
-		sm->pg_failures = 0;
+		sm->pg_failures = 0, sm->pg_exited = false;
 	else if (sm->pg_failures < UINT32_MAX)
 		sm->pg_failures++;
 }
@@ -228,6 +228,7 @@ static void on_pg_exit(struct ldr_sm *sm)
 {
 	sm->pg_known = true;
 	sm->pg_down = true;
+	sm->pg_exited = true;
 	sm->pg.ok = false;
 	sm->pg.streaming = false;
 	if (ldr__holding(sm))

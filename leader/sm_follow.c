@@ -167,6 +167,13 @@ void ldr__follow_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 	} else if (sm->follow_failed) {
 		if (now >= sm->follow_deadline_ms)
 			chain_start(sm, h, acts);
+	} else if (sm->pg_exited && !sm->follow_active) {
+		/* PostgreSQL died under a follower: a dead server streams from
+		 * no one, so start it again now, not a follow_timeout later
+		 * (the node was out of the quorum for 15 s: test/fault, seed
+		 * 1017). A server that hangs still gets the timeout. */
+		sm->pg_exited = false;
+		follow(sm, LDR_FOLLOW_RECONF, acts);
 	} else if (!sm->follow_timing) {
 		sm->follow_deadline_ms = now + sm->set.follow_timeout_ms; /* lost its stream */
 		sm->follow_timing = true;

@@ -1308,6 +1308,23 @@ static void follower_lost_stream_restarts(void **state)
 	assert_int_equal(f.sm.state, LDR_FOLLOWER);
 }
 
+/* A follower whose PostgreSQL exited starts it again as the holder's
+ * standby at once; without the exit it would wait follow_timeout. */
+static void follower_pg_exit_restarts_at_once(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	follower_fx(&f);
+	step(&f, 100, ev(LDR_EV_PG_EXIT));
+	step(&f, 200, done(LDR_ACT_PG_FOLLOW, 0));
+	step(&f, 300, standby(0x3100, 1, true));
+	run_until(&f, 20000);
+	assert_string_equal(f.trace, "t=100 ACT PG_FOLLOW 1 reconf\n");
+	assert_int_equal(f.sm.state, LDR_FOLLOWER);
+	assert_false(f.sm.pg_exited);
+}
+
 static void deposed_leader_rejoins(void **state)
 {
 	struct fx f;
@@ -2093,6 +2110,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(follow_retries_after_giving_up),
 		cmocka_unit_test(follow_escalates_on_timeout),
 		cmocka_unit_test(follower_lost_stream_restarts),
+		cmocka_unit_test(follower_pg_exit_restarts_at_once),
 		cmocka_unit_test(deposed_leader_rejoins),
 		cmocka_unit_test(deposed_leader_starts_as_standby),
 		cmocka_unit_test(lost_quorum),
