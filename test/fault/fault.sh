@@ -337,6 +337,17 @@ nem_heal_all
 nh_log "healed: every fault ended"
 
 # ---- recovery, then the final state ----------------------------------------------------
+# The recovery checker's criterion: one leader, every other node a follower
+# and the leader's PostgreSQL counting every one of them streaming (a node
+# stays "follower" a while after its stream is gone).
+streaming_at() { # NODE: the standbys streaming from NODE's PostgreSQL, -1 unknown
+	pgc_status_json "$1" | python3 -c '
+import json, sys
+try:
+    print(int(json.load(sys.stdin)["leader"]["standbys_streaming"]))
+except Exception:
+    print(-1)' 2>/dev/null || echo -1
+}
 recovered() {
 	local i l
 	l=$(leader_now)
@@ -344,6 +355,7 @@ recovered() {
 	for ((i = 1; i <= NODES; i++)); do
 		[ "$i" = "$l" ] || [ "$(pgc_state "$i")" = follower ] || return 1
 	done
+	[ "$(streaming_at "$l")" -ge $((NODES - 1)) ]
 }
 t_heal=$(nh_now_ms)
 deadline=$((t_heal + BOUND_MS))
@@ -351,7 +363,7 @@ until recovered; do
 	[ "$(nh_now_ms)" -lt "$deadline" ] || break
 	sleep 0.3
 done
-nh_log "recovery: $(recovered && echo "one leader, every other node following, $(($(nh_now_ms) - t_heal)) ms after the heal" || echo "not within $BOUND_MS ms")"
+nh_log "recovery: $(recovered && echo "one leader, every other node streaming from it, $(($(nh_now_ms) - t_heal)) ms after the heal" || echo "not within $BOUND_MS ms")"
 sleep 3 # writes through the recovered cluster, in every history
 pv_writer_stop vip
 pv_writer_stop haproxy
