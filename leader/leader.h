@@ -248,6 +248,8 @@ struct ldr_sm {
 	bool serve;		      /* SERVE on is in force */
 	bool pg_down;		      /* PostgreSQL is not running (exit, stop, failed check) */
 	bool pg_exited;		      /* it exited by itself; a sample of it running clears */
+	uint64_t restart_until_ms;    /* a follower restarting a PostgreSQL that exited:
+				       * RECONF failures retried until then, 0 none */
 	bool no_start;		      /* the no-start-pgsql sentinel exists */
 	bool must_stop;		      /* a fence's PG_STOP immediate has not succeeded yet */
 	int fence_cause;	      /* this step: an event that fences a holder (rule 1) */

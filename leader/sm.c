@@ -218,7 +218,7 @@ static void on_pg(struct ldr_sm *sm, const struct ldr_event *ev)
 	sm->pg_known = true;
 	sm->pg_down = !sm->pg.ok;
 	if (sm->pg.ok)
-		sm->pg_failures = 0, sm->pg_exited = false;
+		sm->pg_failures = 0, sm->pg_exited = false, sm->restart_until_ms = 0;
 	else if (sm->pg_failures < UINT32_MAX)
 		sm->pg_failures++;
 }
@@ -393,6 +393,8 @@ uint64_t ldr_next_deadline(const struct ldr_sm *sm)
 		t = min_u64(t, sm->collect_deadline_ms);
 	if (ldr__follow_armed(sm))
 		t = min_u64(t, sm->follow_deadline_ms);
+	if (ldr__restart_armed(sm))
+		t = min_u64(t, sm->pg_retry_ms);
 	if (sm->cmd >= 0)
 		t = min_u64(t, sm->cmd_deadline_ms);
 	if (sm->promote_hold_until_ms)

@@ -51,6 +51,16 @@ bool ldr__follow_armed(const struct ldr_sm *sm)
 	       ldr__pg_idle(sm) && !sm->must_stop && (sm->follow_failed || sm->follow_timing);
 }
 
+/* restart() is due at pg_retry_ms. */
+bool ldr__restart_armed(const struct ldr_sm *sm)
+{
+	uint64_t h = ldr__holder_seen(sm);
+
+	return follow_state(sm) && chain_current(sm, h) && !streaming_from(sm, h) &&
+	       ldr__pg_idle(sm) && !sm->must_stop && !sm->follow_failed && sm->pg_exited &&
+	       !sm->follow_active;
+}
+
 static void follow(struct ldr_sm *sm, enum ldr_follow_mode mode, struct ldr_actions *acts)
 {
 	ldr__emit(sm, acts,
@@ -147,6 +157,28 @@ static void role_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 	ldr__fence(sm, LDR__FENCE_ROGUE, sm->holder == self ? sm->holder_epoch : 0, acts);
 }
 
+/* PostgreSQL died under a follower: a dead server streams from no one, so
+ * it starts again as the holder's standby now, not a follow_timeout later
+ * (the node was out of the quorum for 15 s: test/fault, seeds 1017 and
+ * 1030). A start that fails (a disk still full) is tried again every
+ * retry_ms for follow_timeout, not escalated to a rewind or a base backup
+ * at once; then the usual chain. A server that hangs gets the timeout. */
+static void restart(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
+{
+	if (now < sm->pg_retry_ms)
+		return;
+	if (!sm->restart_until_ms)
+		sm->restart_until_ms = now + sm->set.follow_timeout_ms;
+	if (now >= sm->restart_until_ms) {
+		sm->pg_exited = false; /* RECONF failed: the chain's next mode */
+		sm->restart_until_ms = 0;
+		follow(sm, LDR_FOLLOW_REWIND, acts);
+		return;
+	}
+	sm->pg_retry_ms = now + sm->set.retry_ms;
+	follow(sm, LDR_FOLLOW_RECONF, acts);
+}
+
 /* Rule 6: "Not the holder, a holder exists: if PostgreSQL is not streaming
  * from it, PG_FOLLOW holder RECONF (a deposed leader: REWIND)". */
 void ldr__follow_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
@@ -168,12 +200,7 @@ void ldr__follow_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts)
 		if (now >= sm->follow_deadline_ms)
 			chain_start(sm, h, acts);
 	} else if (sm->pg_exited && !sm->follow_active) {
-		/* PostgreSQL died under a follower: a dead server streams from
-		 * no one, so start it again now, not a follow_timeout later
-		 * (the node was out of the quorum for 15 s: test/fault, seed
-		 * 1017). A server that hangs still gets the timeout. */
-		sm->pg_exited = false;
-		follow(sm, LDR_FOLLOW_RECONF, acts);
+		restart(sm, now, acts);
 	} else if (!sm->follow_timing) {
 		sm->follow_deadline_ms = now + sm->set.follow_timeout_ms; /* lost its stream */
 		sm->follow_timing = true;
@@ -202,6 +229,11 @@ void ldr__done_follow(struct ldr_sm *sm, int status, uint64_t now, struct ldr_ac
 		return;
 	}
 	sm->follow_status = status;
+	if (sm->restart_until_ms && sm->follow_mode == LDR_FOLLOW_RECONF &&
+	    now < sm->restart_until_ms) {
+		sm->follow_active = false; /* restart() again after retry_ms */
+		return;
+	}
 	if (chain_current(sm, ldr__holder_seen(sm)))
 		escalate(sm, now, acts);
 }

@@ -80,6 +80,7 @@ void ldr__describe_at_m(const struct ldr__round *rd, char *out, size_t size);
 /* sm_follow.c: rules 6, 7 */
 uint64_t ldr__holder_seen(const struct ldr_sm *sm);
 bool ldr__follow_armed(const struct ldr_sm *sm);
+bool ldr__restart_armed(const struct ldr_sm *sm);
 bool ldr__start_armed(const struct ldr_sm *sm);
 void ldr__follow_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts);
 void ldr__wait_rule(struct ldr_sm *sm, uint64_t now, struct ldr_actions *acts);

@@ -1325,6 +1325,39 @@ static void follower_pg_exit_restarts_at_once(void **state)
 	assert_false(f.sm.pg_exited);
 }
 
+/* A restart that fails (the disk still full) is tried again every
+ * retry_ms for follow_timeout, then the usual chain goes on: no rewind or
+ * base backup at the first failure. */
+static void follower_pg_exit_retries_start(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	follower_fx(&f);
+	step(&f, 100, ev(LDR_EV_PG_EXIT));
+	step(&f, 200, done(LDR_ACT_PG_FOLLOW, -28));
+	run_until(&f, 1100);
+	step(&f, 1200, done(LDR_ACT_PG_FOLLOW, -28));
+	run_until(&f, 2100);
+	step(&f, 2200, done(LDR_ACT_PG_FOLLOW, 0));
+	step(&f, 2300, standby(0x3100, 1, true));
+	run_until(&f, 20000);
+	assert_string_equal(f.trace, "t=100 ACT PG_FOLLOW 1 reconf\n"
+				     "t=1100 ACT PG_FOLLOW 1 reconf\n"
+				     "t=2100 ACT PG_FOLLOW 1 reconf\n");
+	assert_int_equal(f.sm.state, LDR_FOLLOWER);
+
+	follower_fx(&f); /* failing for good: the chain after follow_timeout */
+	step(&f, 100, ev(LDR_EV_PG_EXIT));
+	for (uint64_t t = 200; t < 5100; t += 1000) {
+		step(&f, t, done(LDR_ACT_PG_FOLLOW, -28));
+		run_until(&f, t + 900);
+	}
+	run_until(&f, 5100);
+	assert_string_equal(last_lines(f.trace, 2), "t=4100 ACT PG_FOLLOW 1 reconf\n"
+						    "t=5100 ACT PG_FOLLOW 1 rewind\n");
+}
+
 static void deposed_leader_rejoins(void **state)
 {
 	struct fx f;
@@ -2111,6 +2144,7 @@ int bs_test_leader(void)
 		cmocka_unit_test(follow_escalates_on_timeout),
 		cmocka_unit_test(follower_lost_stream_restarts),
 		cmocka_unit_test(follower_pg_exit_restarts_at_once),
+		cmocka_unit_test(follower_pg_exit_retries_start),
 		cmocka_unit_test(deposed_leader_rejoins),
 		cmocka_unit_test(deposed_leader_starts_as_standby),
 		cmocka_unit_test(lost_quorum),
