@@ -372,6 +372,32 @@ def summary_row(run):
             "errors": len(r["writes"]) - oks, "recovered_ms": rec or "-"}
 
 
+def outcome(r):
+    """passed (every checker PASS), failed (any FAIL) or undecided."""
+    if "FAIL" in r["verdicts"]:
+        return "failed"
+    return "passed" if all(v == "PASS" for v in r["verdicts"]) else "undecided"
+
+
+def by_kind(rows):
+    """Markdown lines: one row per (nemesis, nodes, mode) with its runs'
+    outcomes, acknowledged writes and slowest recovery."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((str(r["nemesis"]), str(r["nodes"]), str(r["mode"])), []).append(r)
+    md = ["| nemesis | nodes | mode | runs | passed | failed | undecided | acked | max recovered_ms |",
+          "|" + "---|" * 9]
+    for (nem, nodes, mode), rs in sorted(groups.items()):
+        n = {k: sum(1 for r in rs if outcome(r) == k) for k in ("passed", "failed", "undecided")}
+        recs = [int(r["recovered_ms"]) for r in rs if str(r["recovered_ms"]).isdigit()]
+        slowest = str(max(recs)) if recs else "-"
+        if any(r["recovered_ms"] == "never" for r in rs):
+            slowest = "never"
+        md.append(f"| {nem} | {nodes} | {mode} | {len(rs)} | {n['passed']} | {n['failed']} | "
+                  f"{n['undecided']} | {sum(r['acked'] for r in rs)} | {slowest} |")
+    return md
+
+
 def summary(top):
     runs = sorted(d for d in glob.glob(os.path.join(top, "*"))
                   if os.path.exists(os.path.join(d, "run.json")))
@@ -394,6 +420,8 @@ def summary(top):
         f"{c} {n}" for c, n in zip(CHECKERS, fails))
     md.append("")
     md.append(total)
+    md.append("")
+    md += by_kind(rows)
     with open(os.path.join(top, "summary.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(top, "summary.html"), "w", encoding="utf-8") as f:

@@ -198,6 +198,8 @@ def check_pages(good, bad, top):
            "summary: the clean run's row")
     expect("| bad | 4242 |" in md and "lost-writes 1, split-brain 1" in md,
            "summary: the bad run's row and the FAIL counts")
+    expect("| partition-leader | 3 | quorum | 2 | 1 | 1 | 0 |" in md and "| never |" in md,
+           "summary: by nemesis, the good run passed, the bad one failed, never recovered")
     ET.parse(os.path.join(top, "summary.html"))
     r = run([sys.executable, REPORT, os.path.join(top, "nowhere")])
     expect(r.returncode == 2, "report.py on a missing directory: exit 2")
